@@ -1,0 +1,173 @@
+"""Result records: one schema-versioned JSON file per cell, written atomically; loaded as a DataFrame.
+
+A run directory (``results/<run-id>/``) holds one ``<cell_id>.json`` per cell. Records are
+never edited after they are written; re-running a suite into the same directory skips cells
+already recorded (see :mod:`learnbench.harness.runner`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from learnbench.errors import LearnbenchError
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "error", "timeout")
+
+# Columns of the flat table returned by :func:`load_runs`, in order. Metrics absent from a
+# record (e.g. n_parameters of kNN, or any metric of a failed cell) are NaN.
+METRIC_COLUMNS = [
+    "accuracy",
+    "f1_macro",
+    "fit_seconds",
+    "predict_seconds",
+    "train_throughput",
+    "infer_b1_throughput",
+    "infer_b1_p50_ms",
+    "infer_b1_p95_ms",
+    "infer_bulk_throughput",
+    "infer_bulk_p50_ms",
+    "infer_bulk_p95_ms",
+    "infer_bulk_batch_size",
+    "peak_rss_mb",
+    "gpu_peak_mb",
+    "n_parameters",
+    "n_train",
+    "n_test",
+]
+ENV_COLUMNS = [
+    "git_commit",
+    "git_dirty",
+    "hostname",
+    "os",
+    "cpu",
+    "cpu_count",
+    "gpu",
+    "gpu_driver",
+    "cuda",
+    "python",
+    "torch",
+    "sklearn",
+    "xgboost",
+    "numpy",
+]
+
+
+class RecordError(LearnbenchError):
+    """A record file that is not valid JSON or not of a known schema version."""
+
+
+def record_path(run_dir: str | os.PathLike[str], cell_id: str) -> Path:
+    return Path(run_dir) / f"{cell_id}.json"
+
+
+def write_record(run_dir: str | os.PathLike[str], record: dict[str, Any]) -> Path:
+    """Write ``record`` to ``run_dir/<cell_id>.json`` atomically (temp file + rename)."""
+    if record.get("status") not in STATUSES:
+        raise ValueError(f"record status must be one of {STATUSES}, got {record.get('status')!r}")
+    record = {"schema_version": SCHEMA_VERSION, **record}
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    final = record_path(run_dir, record["cell_id"])
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=".tmp", dir=run_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(record, fh, indent=2, sort_keys=True, default=_json_default)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return final
+
+
+def read_record(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read one record, checking that it parses and has a known schema version."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RecordError(f"unreadable result record {path}: {exc}") from None
+    version = record.get("schema_version") if isinstance(record, dict) else None
+    if version != SCHEMA_VERSION:
+        raise RecordError(
+            f"result record {path} has schema_version {version!r}; this learnbench reads "
+            f"{SCHEMA_VERSION}"
+        )
+    return record
+
+
+def iter_records(run_dir: str | os.PathLike[str]) -> Iterable[dict[str, Any]]:
+    """Every record in a run directory, in file-name order (temp files are skipped)."""
+    for path in sorted(Path(run_dir).glob("*.json")):
+        yield read_record(path)
+
+
+def recorded_cells(run_dir: str | os.PathLike[str]) -> dict[str, str]:
+    """Map ``cell_id`` -> status of the records already in ``run_dir`` (empty if none)."""
+    if not Path(run_dir).is_dir():
+        return {}
+    return {r["cell_id"]: r["status"] for r in iter_records(run_dir)}
+
+
+def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
+    """One flat row: identity and config columns, then metrics, then environment."""
+    config = record.get("config", {})
+    metrics = record.get("metrics") or {}
+    env = record.get("environment") or {}
+    row: dict[str, Any] = {
+        "run_id": record.get("run_id"),
+        "suite": record.get("suite"),
+        "cell_id": record.get("cell_id"),
+        "config_hash": record.get("config_hash"),
+        "status": record.get("status"),
+        "error": record.get("error"),
+        "dataset": config.get("dataset"),
+        "dataset_params": json.dumps(config.get("dataset_params", {}), sort_keys=True),
+        "learner": config.get("learner"),
+        "label": config.get("label") or config.get("learner"),
+        "params": json.dumps(config.get("params", {}), sort_keys=True),
+        "seed": config.get("seed"),
+        "device": config.get("device"),
+        "started_at": record.get("started_at"),
+        "wall_seconds": record.get("wall_seconds"),
+    }
+    for col in METRIC_COLUMNS:
+        row[col] = metrics.get(col)
+    for col in ENV_COLUMNS:
+        row[col] = env.get(col)
+    return row
+
+
+def load_runs(*run_dirs: str | os.PathLike[str]) -> pd.DataFrame:
+    """All records of the given run directories as one DataFrame (one row per cell)."""
+    rows = []
+    for run_dir in run_dirs:
+        if not Path(run_dir).is_dir():
+            raise RecordError(f"no such run directory: {run_dir}")
+        rows.extend(flatten_record(r) for r in iter_records(run_dir))
+    columns = list(flatten_record({}).keys())
+    frame = pd.DataFrame(rows, columns=columns)
+    for col in METRIC_COLUMNS:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    return frame
+
+
+def _json_default(obj: Any) -> Any:
+    """numpy scalars/arrays and paths in records."""
+    if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
