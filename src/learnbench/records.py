@@ -132,6 +132,7 @@ def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
         "status": record.get("status"),
         "error": record.get("error"),
         "dataset": config.get("dataset"),
+        "dataset_label": config.get("dataset_label") or config.get("dataset"),
         "dataset_params": json.dumps(config.get("dataset_params", {}), sort_keys=True),
         "learner": config.get("learner"),
         "label": config.get("label") or config.get("learner"),

@@ -55,7 +55,10 @@ class DatasetSpec:
     artifacts: ClassVar[tuple] = ()  # tuple[Artifact, ...]; empty for bundled data
 
     def load(self, seed: int = 0, **params: Any) -> Dataset:
-        """Return the dataset's train/test split; ``seed`` picks seeded splits where the protocol has one."""
+        """Return the dataset's train/test split.
+
+        ``seed`` picks seeded splits where the protocol has one.
+        """
         raise NotImplementedError
 
     def card(self) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""asv benchmarks for learnbench (see asv.conf.json); suite tiers live in ``suites/``."""

@@ -1,0 +1,3 @@
+from learnbench.cli import main
+
+raise SystemExit(main())

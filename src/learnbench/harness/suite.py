@@ -1,0 +1,218 @@
+"""Suites: declarative TOML files (``benchmarks/suites/*.toml``) expanded into cells.
+
+A suite names datasets, learners with parameters, seeds and a device; every combination is
+one :class:`Cell`, identified by the hash of its configuration so that a re-run can skip the
+cells already recorded. See ``benchmarks/suites/smoke.toml`` for the format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from learnbench.errors import SuiteError, UnknownNameError
+
+SUITES_ENV = "LEARNBENCH_SUITES"
+DEFAULT_TIMEOUT_S = 1800.0
+
+_SUITE_KEYS = {"name", "description", "seeds", "device", "timeout", "threads", "latency"}
+_DATASET_KEYS = {"name", "label", "subsample_train", "subsample_test", "params"}
+_LEARNER_KEYS = {"name", "label", "params", "datasets", "seeds", "device", "timeout"}
+_LATENCY_KEYS = {"batch1_samples", "bulk_batch_size", "bulk_batches"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: a learner with its params on one dataset, one seed, one device."""
+
+    dataset: str
+    learner: str
+    label: str
+    params: dict[str, Any]
+    seed: int
+    device: str
+    dataset_params: dict[str, Any] = field(default_factory=dict)
+    dataset_label: str = ""
+    threads: int = 0
+    latency: dict[str, int] = field(default_factory=dict)
+    timeout: float = DEFAULT_TIMEOUT_S
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """What determines the result (the timeout does not, so it is left out)."""
+        return {
+            "dataset": self.dataset,
+            "dataset_params": self.dataset_params,
+            "dataset_label": self.dataset_label or self.dataset,
+            "learner": self.learner,
+            "label": self.label,
+            "params": self.params,
+            "seed": self.seed,
+            "device": self.device,
+            "threads": self.threads,
+            "latency": self.latency,
+        }
+
+    @property
+    def config_hash(self) -> str:
+        canonical = json.dumps(self.config, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def cell_id(self) -> str:
+        ds, ln = (re.sub(r"[^A-Za-z0-9_.]+", "_", s).strip("_")
+                  for s in (self.dataset_label or self.dataset, self.label))
+        return f"{ds}-{ln}-s{self.seed}-{self.device}-{self.config_hash[:8]}"
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: Path
+    description: str
+    cells: tuple[Cell, ...]
+
+
+def suite_dirs() -> list[Path]:
+    """Where suite names are looked up: ``$LEARNBENCH_SUITES``, ./benchmarks/suites, the repo's."""
+    dirs = [Path(p) for p in os.environ.get(SUITES_ENV, "").split(os.pathsep) if p]
+    dirs.append(Path.cwd() / "benchmarks" / "suites")
+    dirs.append(Path(__file__).resolve().parents[3] / "benchmarks" / "suites")
+    seen: list[Path] = []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in seen:
+            seen.append(d.resolve())
+    return seen
+
+
+def suite_names() -> list[str]:
+    return sorted({p.stem for d in suite_dirs() for p in d.glob("*.toml")})
+
+
+def resolve_suite(name_or_path: str | os.PathLike[str]) -> Path:
+    """A suite file from a path, or from a name looked up in :func:`suite_dirs`."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.is_file():
+        if not path.is_file():
+            raise SuiteError(f"suite file not found: {path}")
+        return path
+    for d in suite_dirs():
+        candidate = d / f"{name_or_path}.toml"
+        if candidate.is_file():
+            return candidate
+    raise UnknownNameError("suite", str(name_or_path), suite_names())
+
+
+def load_suite(name_or_path: str | os.PathLike[str]) -> Suite:
+    """Parse and validate a suite file and expand it into cells."""
+    path = resolve_suite(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(f"{path}: not valid TOML: {exc}") from None
+    return _expand(path, data)
+
+
+def _expand(path: Path, data: dict[str, Any]) -> Suite:
+    from learnbench.datasets import dataset_names
+    from learnbench.learners import learner_names
+
+    where = str(path)
+    _only_keys(where, "top level", data, {"suite", "datasets", "learners"})
+    head = data.get("suite", {})
+    _check_type(where, "suite", head, dict)
+    _only_keys(where, "[suite]", head, _SUITE_KEYS)
+    seeds = _seeds(where, "suite.seeds", head.get("seeds", [0]))
+    device = _check_type(where, "suite.device", head.get("device", "cpu"), str)
+    timeout = float(_check_type(where, "suite.timeout", head.get("timeout", DEFAULT_TIMEOUT_S),
+                                (int, float)))
+    threads = _check_type(where, "suite.threads", head.get("threads", 0), int)
+    latency = _check_type(where, "suite.latency", head.get("latency", {}), dict)
+    _only_keys(where, "suite.latency", latency, _LATENCY_KEYS)
+
+    datasets = _check_type(where, "datasets", data.get("datasets"), list)
+    learners = _check_type(where, "learners", data.get("learners"), list)
+    if not datasets or not learners:
+        raise SuiteError(f"{where}: key 'datasets' and 'learners' must each list at least one entry")
+
+    ds_entries = []
+    for i, ds in enumerate(datasets):
+        key = f"datasets[{i}]"
+        _check_type(where, key, ds, dict)
+        _only_keys(where, key, ds, _DATASET_KEYS)
+        name = _check_type(where, f"{key}.name", ds.get("name"), str)
+        if name not in dataset_names():
+            raise SuiteError(f"{where}: key '{key}.name': unknown dataset {name!r}; valid datasets: "
+                             f"{', '.join(dataset_names())}")
+        params = dict(_check_type(where, f"{key}.params", ds.get("params", {}), dict))
+        for sub in ("subsample_train", "subsample_test"):
+            if sub in ds:
+                params[sub] = _check_type(where, f"{key}.{sub}", ds[sub], int)
+        label = _check_type(where, f"{key}.label", ds.get("label", name), str)
+        ds_entries.append((name, label, params))
+
+    cells: list[Cell] = []
+    for i, ln in enumerate(learners):
+        key = f"learners[{i}]"
+        _check_type(where, key, ln, dict)
+        _only_keys(where, key, ln, _LEARNER_KEYS)
+        name = _check_type(where, f"{key}.name", ln.get("name"), str)
+        if name not in learner_names():
+            raise SuiteError(f"{where}: key '{key}.name': unknown learner {name!r}; valid learners: "
+                             f"{', '.join(learner_names())}")
+        params = _check_type(where, f"{key}.params", ln.get("params", {}), dict)
+        label = _check_type(where, f"{key}.label", ln.get("label", name), str)
+        only = _check_type(where, f"{key}.datasets", ln.get("datasets", []), list)
+        unknown = [d for d in only if d not in {x for n, lb, _ in ds_entries for x in (n, lb)}]
+        if unknown:
+            raise SuiteError(f"{where}: key '{key}.datasets': {unknown} not among the suite's datasets")
+        l_seeds = _seeds(where, f"{key}.seeds", ln["seeds"]) if "seeds" in ln else seeds
+        l_device = _check_type(where, f"{key}.device", ln.get("device", device), str)
+        l_timeout = float(_check_type(where, f"{key}.timeout", ln.get("timeout", timeout),
+                                      (int, float)))
+        for ds_name, ds_label, ds_params in ds_entries:
+            if only and ds_name not in only and ds_label not in only:
+                continue
+            for seed in l_seeds:
+                cells.append(Cell(dataset=ds_name, learner=name, label=label, params=dict(params),
+                                  seed=seed, device=l_device, dataset_params=dict(ds_params),
+                                  dataset_label=ds_label,
+                                  threads=threads, latency=dict(latency), timeout=l_timeout))
+    ids = [c.cell_id for c in cells]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise SuiteError(f"{where}: duplicate cells {dupes}; give repeated learners distinct 'label's")
+    suite_name = _check_type(where, "suite.name", head.get("name", path.stem), str)
+    return Suite(name=suite_name, path=path, description=head.get("description", ""),
+                 cells=tuple(cells))
+
+
+def _only_keys(where: str, section: str, table: dict[str, Any], allowed: set[str]) -> None:
+    extra = sorted(set(table) - allowed)
+    if extra:
+        raise SuiteError(f"{where}: unknown key '{extra[0]}' in {section}; allowed: "
+                         f"{', '.join(sorted(allowed))}")
+
+
+def _check_type(where: str, key: str, value: Any, types: type | tuple[type, ...]) -> Any:
+    if value is None:
+        raise SuiteError(f"{where}: missing key '{key}'")
+    if not isinstance(value, types) or isinstance(value, bool) and types is int:
+        expected = types.__name__ if isinstance(types, type) else "/".join(t.__name__ for t in types)
+        raise SuiteError(f"{where}: key '{key}' must be {expected}, got {type(value).__name__} "
+                         f"{value!r}")
+    return value
+
+
+def _seeds(where: str, key: str, value: Any) -> list[int]:
+    _check_type(where, key, value, list)
+    if not value or not all(isinstance(s, int) and not isinstance(s, bool) for s in value):
+        raise SuiteError(f"{where}: key '{key}' must be a non-empty list of integers, got {value!r}")
+    return list(value)

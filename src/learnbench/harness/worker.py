@@ -1,0 +1,153 @@
+"""Run one cell in this process: load data, fit, predict, measure. The runner starts it as
+``python -m learnbench.harness.worker CONFIG_JSON OUT_JSON`` so a crash, a leak or an
+out-of-memory kill stays inside the cell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from learnbench.harness import measure
+
+
+def subsample(X: Any, y: np.ndarray, n: int | None, seed: int) -> tuple[Any, np.ndarray]:
+    """A stratified subsample of ``n`` rows chosen by ``seed`` (all rows when n is None or >= len)."""
+    if n is None or n >= len(y):
+        return X, y
+    from sklearn.model_selection import train_test_split
+
+    X_sub, _, y_sub, _ = train_test_split(X, y, train_size=n, stratify=y, random_state=seed)
+    return X_sub, y_sub
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.manual_seed(seed)
+
+
+def configure_threads(threads: int) -> None:
+    """Pin torch's intra-op threads (the runner already set OMP/MKL variables for the child)."""
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def run_cell(config: dict[str, Any]) -> dict[str, Any]:
+    """Fit and evaluate one cell; returns the record's ``metrics`` and ``details``."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from learnbench.datasets import load_dataset
+    from learnbench.learners import count_parameters, make_learner
+
+    seed, device = int(config["seed"]), config["device"]
+    configure_threads(int(config.get("threads", 0)))
+    seed_everything(seed)
+
+    ds_params = dict(config.get("dataset_params", {}))
+    n_train = ds_params.pop("subsample_train", None)
+    n_test = ds_params.pop("subsample_test", None)
+    data = load_dataset(config["dataset"], seed=seed, **ds_params)
+    X_train, y_train = subsample(data.X_train, data.y_train, n_train, seed)
+    X_test, y_test = subsample(data.X_test, data.y_test, n_test, seed)
+
+    est = make_learner(config["learner"], **config.get("params", {}))
+    own = est.get_params(deep=False)
+    auto = {"random_state": seed, "device": device, "input_shape": data.image_shape}
+    est.set_params(**{k: v for k, v in auto.items() if k in own and k not in config["params"]})
+
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+    _, fit_s = measure.timed(lambda: est.fit(X_train, y_train), device)
+    y_pred, predict_s = measure.timed(lambda: est.predict(X_test), device)
+
+    lat = config.get("latency", {})
+    b1 = measure.latency(est.predict, X_test, 1, lat.get("batch1_samples", 200), device)
+    bulk = measure.latency(est.predict, X_test, lat.get("bulk_batch_size", 1024),
+                           lat.get("bulk_batches", 5), device)
+    epochs = getattr(est, "n_epochs_run_", None) or 1
+    metrics = {
+        "accuracy": float(accuracy_score(y_test, y_pred)),
+        "f1_macro": float(f1_score(y_test, y_pred, average="macro")),
+        "fit_seconds": fit_s,
+        "predict_seconds": predict_s,
+        # samples/s over all passes through the data (epochs for iterative torch learners)
+        "train_throughput": len(y_train) * epochs / fit_s,
+        "infer_b1_throughput": b1["throughput"],
+        "infer_b1_p50_ms": b1["p50_ms"],
+        "infer_b1_p95_ms": b1["p95_ms"],
+        "infer_bulk_throughput": bulk["throughput"],
+        "infer_bulk_p50_ms": bulk["p50_ms"],
+        "infer_bulk_p95_ms": bulk["p95_ms"],
+        "infer_bulk_batch_size": bulk["batch_size"],
+        "peak_rss_mb": measure.peak_rss_mb(),
+        "gpu_peak_mb": measure.gpu_peak_mb(device),
+        "n_parameters": count_parameters(est),
+        "n_train": len(y_train),
+        "n_test": len(y_test),
+    }
+    details = {
+        "learner_params": {k: v for k, v in est.get_params(deep=False).items() if _jsonable(v)},
+        "epochs": epochs,
+        "n_classes": data.n_classes,
+        "dataset_protocol": data.protocol,
+        "torch_threads": _torch_threads(),
+    }
+    return {"metrics": metrics, "details": details}
+
+
+def _torch_threads() -> int | None:
+    if "torch" not in sys.modules:
+        return None
+    return sys.modules["torch"].get_num_threads()
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def error_line(exc: BaseException) -> str:
+    """``Type: message (file:line)`` of the innermost frame, on one line."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" ({Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+    message = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {message}{where}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    config_path, out_path = (argv or sys.argv[1:])[:2]
+    config = json.loads(Path(config_path).read_text())
+    try:
+        result = {"status": "ok", **run_cell(config)}
+        code = 0
+    except Exception as exc:  # noqa: BLE001 - any failure of the cell is recorded, not raised
+        traceback.print_exc()
+        result = {"status": "error", "error": error_line(exc)}
+        code = 1
+    tmp = f"{out_path}.tmp"
+    Path(tmp).write_text(json.dumps(result, default=str))
+    os.replace(tmp, out_path)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The ``learnbench`` command end to end, as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from learnbench import records
+from learnbench.cli import main
+
+
+def learnbench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "learnbench", *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.mark.parametrize("args", [[], ["run"], ["report"], ["list"], ["datasets", "verify"]])
+def test_help_is_useful(args: list[str]) -> None:
+    out = learnbench(*args, "--help")
+    assert out.returncode == 0
+    assert "usage: learnbench" in out.stdout
+
+
+def test_list_names_everything(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("mnist", "digits", "logreg", "knn", "svm_rbf", "random_forest", "xgboost",
+                 "lenet5", "smoke", "ci", "paper"):
+        assert name in out
+
+
+def test_unknown_suite_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("learnbench: error: unknown suite 'nope'; valid suites:")
+    assert "smoke" in err and "\n" not in err
+
+
+def test_unknown_dataset_info_lists_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["datasets", "info", "cifar-100"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown dataset 'cifar-100'" in err and "mnist" in err
+
+
+def test_datasets_verify_real_mirror(real_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["datasets", "verify", "mnist"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("ok") >= 4 and "4/4 artifacts verified" in out
+
+
+def test_datasets_verify_without_mirror_fails(empty_env: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["datasets", "verify", "mnist"]) == 1
+    assert "0/4 artifacts verified" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_smoke_suite_end_to_end(real_data: Path, tmp_path: Path) -> None:
+    run_dir, report_dir = tmp_path / "results" / "smoke", tmp_path / "reports"
+    out = learnbench("run", "smoke", "--out", str(run_dir), "--report", str(report_dir))
+    assert out.returncode == 0, out.stdout + out.stderr
+    frame = records.load_runs(run_dir)
+    assert len(frame) == 12 and set(frame["status"]) == {"ok"}
+    assert set(frame["dataset"]) == {"digits", "mnist"}
+    # a learner that works beats chance by far even on the smoke tier's tiny data
+    assert (frame["accuracy"] > 0.5).all()
+    for name in ("report.md", "report.html", "accuracy.tex", "timing.tex",
+                 "accuracy_vs_throughput.png"):
+        assert (report_dir / name).stat().st_size > 0, name
+    assert "lenet5" in (report_dir / "report.md").read_text()
+
+    again = learnbench("run", "smoke", "--out", str(run_dir))
+    assert again.returncode == 0 and "0 ran, 12 already recorded" in again.stdout

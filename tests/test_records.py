@@ -1,0 +1,66 @@
+"""Result records: atomic, schema-versioned JSON, loaded as a flat DataFrame."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from learnbench import records
+
+
+def make_record(cell_id: str = "digits-knn-s0-cpu-abc", **over: object) -> dict:
+    rec = {
+        "run_id": "r1", "suite": "t", "cell_id": cell_id, "config_hash": "abc",
+        "config": {"dataset": "digits", "learner": "knn", "params": {"n_neighbors": 3},
+                   "seed": 0, "device": "cpu"},
+        "status": "ok", "error": None,
+        "metrics": {"accuracy": 0.9, "fit_seconds": 1.5, "n_parameters": None},
+        "environment": {"git_commit": "deadbeef", "python": "3.11"},
+        "started_at": "2026-11-25T20:00:00+00:00",
+    }
+    rec.update(over)
+    return rec
+
+
+def test_write_then_load_round_trip(tmp_path: Path) -> None:
+    path = records.write_record(tmp_path, make_record())
+    assert path.name == "digits-knn-s0-cpu-abc.json"
+    assert json.loads(path.read_text())["schema_version"] == records.SCHEMA_VERSION
+    assert not list(tmp_path.glob("*.tmp")), "temp file left behind"
+    frame = records.load_runs(tmp_path)
+    row = frame.iloc[0]
+    assert (row["dataset"], row["learner"], row["label"], row["seed"]) == ("digits", "knn", "knn", 0)
+    assert row["accuracy"] == pytest.approx(0.9)
+    assert row["git_commit"] == "deadbeef"
+    assert json.loads(row["params"]) == {"n_neighbors": 3}
+
+
+def test_failed_write_keeps_previous_record(tmp_path: Path) -> None:
+    records.write_record(tmp_path, make_record())
+    bad = make_record(metrics={"accuracy": object()})  # not serialisable
+    with pytest.raises(TypeError):
+        records.write_record(tmp_path, bad)
+    assert records.read_record(tmp_path / "digits-knn-s0-cpu-abc.json")["metrics"]["accuracy"] == 0.9
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_rejects_unknown_status_and_schema(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="status"):
+        records.write_record(tmp_path, make_record(status="done"))
+    (tmp_path / "x.json").write_text(json.dumps({"schema_version": 99}))
+    with pytest.raises(records.RecordError, match="schema_version 99"):
+        records.load_runs(tmp_path)
+    (tmp_path / "x.json").write_text("{not json")
+    with pytest.raises(records.RecordError, match="x.json"):
+        records.load_runs(tmp_path)
+
+
+def test_recorded_cells_and_missing_dir(tmp_path: Path) -> None:
+    assert records.recorded_cells(tmp_path / "none") == {}
+    records.write_record(tmp_path, make_record("a", status="timeout", metrics=None))
+    records.write_record(tmp_path, make_record("b"))
+    assert records.recorded_cells(tmp_path) == {"a": "timeout", "b": "ok"}
+    with pytest.raises(records.RecordError, match="no such run directory"):
+        records.load_runs(tmp_path / "none")
