@@ -47,6 +47,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from learnbench.compare import compare_runs, render_markdown, render_text
+
+    result = compare_runs(args.base, args.new, threshold=args.threshold, metrics=args.metrics,
+                          confidence=args.confidence,
+                          accuracy_tolerance=args.accuracy_tolerance)
+    print(render_text(result), end="")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(render_markdown(result), encoding="utf-8")
+        print(f"wrote {args.out}")
+    return result.exit_code
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from learnbench.reporting.history import build_history
+
+    for path in build_history(args.run_dirs, Path(args.out), metric=args.metric):
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from learnbench.datasets import dataset_names, get_dataset_spec
     from learnbench.harness import suite_names
@@ -120,6 +142,39 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     rep.add_argument("--out", help="output directory (default: reports/<first run dir name>)")
     rep.set_defaults(func=cmd_report)
+
+    cmp = sub.add_parser("compare", help="compare two runs; exit 1 on a significant regression",
+                         description="Match the cells of two run directories by configuration "
+                         "(seeds are the repeats) and compare accuracy and timings: ratio "
+                         "new/base of the means (accuracy: difference) with a bootstrap CI. "
+                         "A regression is a change whose CI excludes no-change and that is "
+                         "worse than --threshold (accuracy: --accuracy-tolerance). Exits 1 on a "
+                         "regression, 0 otherwise, 2 on bad input; timing regressions do not "
+                         "gate when the runs' hardware differs.")
+    cmp.add_argument("base", metavar="BASE_RUN", help="baseline run directory")
+    cmp.add_argument("new", metavar="NEW_RUN", help="run directory to check")
+    cmp.add_argument("--threshold", type=float, default=0.10,
+                     help="relative change that counts as a regression (default 0.10)")
+    cmp.add_argument("--accuracy-tolerance", type=float, default=0.01,
+                     help="absolute accuracy drop that counts as a regression (default 0.01 "
+                     "= 1 percentage point)")
+    cmp.add_argument("--metrics", nargs="+", metavar="METRIC",
+                     help="metrics to compare (default: accuracy and every timing metric)")
+    cmp.add_argument("--confidence", type=float, default=0.95,
+                     help="confidence level of the bootstrap interval (default 0.95)")
+    cmp.add_argument("--out", metavar="FILE.md", help="also write the report as Markdown")
+    cmp.set_defaults(func=cmd_compare)
+
+    his = sub.add_parser("history", help="plot a metric over commits from stored runs",
+                         description="One PNG per dataset (a line per learner, runs ordered by "
+                         "start time and labelled by short commit; mean ± standard error over "
+                         "seeds) and a Markdown table.")
+    his.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    his.add_argument("--metric", default="train_throughput",
+                     help="metric column to plot (default train_throughput)")
+    his.add_argument("--out", default=str(Path("reports") / "history"),
+                     help="output directory (default reports/history)")
+    his.set_defaults(func=cmd_history)
 
     lst = sub.add_parser("list", help="list datasets, learners and suites")
     lst.add_argument("what", nargs="?", default="all",

@@ -49,8 +49,9 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
 
     ``row`` is the learner label, suffixed with the device when one label ran on several
     devices; ``col`` is the suite's dataset label (e.g. ``orl-k5``; the dataset name by
-    default), suffixed with its dataset params when one label ran with several. A (col, row, seed) recorded more than once (e.g. two run dirs) keeps only
-    the latest record by ``started_at``, so no seed is counted twice. Idempotent.
+    default), suffixed with its dataset params when one label ran with several. A
+    (col, row, seed) recorded more than once (e.g. two run dirs) keeps only the latest record
+    by ``started_at``, so no seed is counted twice. Idempotent.
     """
     d = df.copy()
     d["row"] = _disambiguate(d, "label", "device", lambda v: f" ({v})")
