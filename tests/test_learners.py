@@ -70,8 +70,22 @@ def params_equal(a: dict, b: dict) -> bool:
 # -- registry -------------------------------------------------------------------------------
 
 
+# the deep learners with their own test files (test_mobilenet.py) are registered too
+REGISTERED = sorted([*ALL, "cnn", "mobilenet", "mobilenet_standard"])
+
+
 def test_learner_names_lists_the_registry_sorted():
-    assert learner_names() == ALL
+    assert learner_names() == REGISTERED
+
+
+def test_classical_learners_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from learnbench.learners import make_learner; "
+            "make_learner('logreg'); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -86,7 +100,7 @@ def test_learner_info_has_family_description_citation(name):
 def test_unknown_learner_lists_valid_names():
     with pytest.raises(UnknownNameError) as err:
         make_learner("perceptron")
-    assert str(err.value) == f"unknown learner 'perceptron'; valid learners: {', '.join(ALL)}"
+    assert str(err.value) == f"unknown learner 'perceptron'; valid learners: {', '.join(REGISTERED)}"
     with pytest.raises(UnknownNameError):
         learner_info("perceptron")
 

@@ -94,7 +94,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_datasets_verify(args: argparse.Namespace) -> int:
     from learnbench.datasets import verify_all
 
-    results = verify_all(args.names or None)
+    names = list(args.names)
+    if args.suite:
+        from learnbench.harness import load_suite
+
+        names += sorted({cell.dataset for cell in load_suite(args.suite).cells})
+    results = verify_all(names or None)
     bad = 0
     for r in results:
         bad += r["status"] != "ok"
@@ -187,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Find every dataset artifact (cache, mirrors, URL) and "
                             "verify its checksum. Exits 1 if any is missing or bad.")
     ver.add_argument("names", nargs="*", metavar="DATASET", help="only these datasets")
+    ver.add_argument("--suite", help="only the datasets this suite uses (name or .toml path)")
     ver.set_defaults(func=cmd_datasets_verify)
     info = ds_sub.add_parser("info", help="show a dataset's card")
     info.add_argument("name", metavar="DATASET")

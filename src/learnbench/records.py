@@ -39,6 +39,7 @@ METRIC_COLUMNS = [
     "peak_rss_mb",
     "gpu_peak_mb",
     "n_parameters",
+    "flops_per_sample",
     "n_train",
     "n_test",
 ]

@@ -1,9 +1,21 @@
 """Datasets: the registry, artifact fetching/verification, and the built-in loaders.
 
-Importing this package registers every built-in dataset (``mnist``, ``digits``).
+Importing this package registers every built-in dataset: ``mnist``, ``fashion_mnist``,
+``orl``, ``imdb``, ``letter``, ``adult``, ``yeast`` (all in the local mirror), ``cifar10``
+(download only) and ``digits`` (bundled with scikit-learn).
 """
 
-from learnbench.datasets import digits, mnist  # noqa: F401  (register the built-ins)
+from learnbench.datasets import (  # noqa: F401  (register the built-ins)
+    adult,
+    cifar10,
+    digits,
+    fashion_mnist,
+    imdb,
+    letter,
+    mnist,
+    orl,
+    yeast,
+)
 from learnbench.datasets.artifacts import Artifact, fetch, safe_extract, verify_all
 from learnbench.datasets.base import (
     Dataset,

@@ -53,6 +53,12 @@ class DatasetSpec:
     license: ClassVar[str] = ""
     protocol: ClassVar[str] = ""
     artifacts: ClassVar[tuple] = ()  # tuple[Artifact, ...]; empty for bundled data
+    # Card facts (optional): class names, "N train / M test" in words, the (C, H, W) of
+    # image sets, and the load() parameters as {name: "default; what it does"}.
+    classes: ClassVar[tuple[str, ...]] = ()
+    sizes: ClassVar[str] = ""
+    image_shape: ClassVar[tuple[int, ...] | None] = None
+    load_params: ClassVar[dict[str, str]] = {}
 
     def load(self, seed: int = 0, **params: Any) -> Dataset:
         """Return the dataset's train/test split.
@@ -71,6 +77,12 @@ class DatasetSpec:
             "license": self.license,
             "citation": self.citation,
             "artifacts": [a.filename for a in self.artifacts],
+            "sizes": self.sizes,
+            "n_classes": len(self.classes) or None,
+            "classes": list(self.classes),
+            "image_shape": self.image_shape,
+            "load_params": dict(self.load_params),
+            "urls": [a.url for a in self.artifacts],
         }
 
 

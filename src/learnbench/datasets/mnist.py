@@ -1,7 +1,9 @@
 """MNIST (and the base for other IDX-format image sets such as Fashion-MNIST).
 
 The verified ``.gz`` files are decompressed into ``<cache>/<TorchvisionClass>/raw/`` and
-read with torchvision's dataset class, so the IDX parsing is the library's, not ours.
+read with torchvision's dataset class, so the IDX parsing is the library's, not ours. The
+parsed uint8 arrays are kept in the parsed-data cache (:mod:`.parsed_cache`), so a second
+load neither decompresses nor parses.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 from learnbench import config
 from learnbench.datasets.artifacts import Artifact, gunzip_to
 from learnbench.datasets.base import Dataset, DatasetSpec, register
+from learnbench.datasets.parsed_cache import cache_key, load_or_build
 from learnbench.errors import CorruptArtifactError
 
 # The four IDX files every MNIST-layout dataset ships, in (split, kind) order.
@@ -60,28 +63,34 @@ class IdxImageSpec(DatasetSpec):
         """The official split; ``seed`` is accepted for the common signature but unused."""
         if params:
             raise TypeError(f"dataset {self.name!r} takes no parameters, got {sorted(params)}")
+        key = cache_key(self.name, self.artifacts, {}, version=1)
+        arrays, hit = load_or_build(self.name, key, self._parse)
+        return Dataset(
+            name=self.name,
+            X_train=_to_unit_float(arrays["X_train"]),
+            y_train=arrays["y_train"],
+            X_test=_to_unit_float(arrays["X_test"]),
+            y_test=arrays["y_test"],
+            classes=list(self.classes),
+            modality=self.modality,
+            citation=self.citation,
+            protocol=self.protocol,
+            image_shape=self.image_shape,
+            meta={"source_files": [a.filename for a in self.artifacts], "cache_hit": hit},
+        )
+
+    def _parse(self) -> dict[str, np.ndarray]:
+        """Decompress the verified artifacts and read both splits (uint8, flattened)."""
         root = config.cache_dir()
         raw = root / self.torchvision_class / "raw"
         for artifact in self.artifacts:
             gunzip_to(artifact, raw)
         X_train, y_train = self._read_split(root, train=True)
         X_test, y_test = self._read_split(root, train=False)
-        return Dataset(
-            name=self.name,
-            X_train=X_train,
-            y_train=y_train,
-            X_test=X_test,
-            y_test=y_test,
-            classes=list(self.classes),
-            modality=self.modality,
-            citation=self.citation,
-            protocol=self.protocol,
-            image_shape=self.image_shape,
-            meta={"source_files": [a.filename for a in self.artifacts]},
-        )
+        return {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
 
     def _read_split(self, root: Path, train: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Read one split with torchvision; flatten to float32 in [0, 1] and check the shapes."""
+        """Read one split with torchvision; flatten to ``(n, C*H*W)`` uint8 and check shapes."""
         import torchvision.datasets  # heavy import: only when a dataset is actually loaded
 
         prefix = "train" if train else "t10k"
@@ -114,9 +123,14 @@ class IdxImageSpec(DatasetSpec):
                 f"{labels_file}: labels must lie in 0..{len(self.classes) - 1}, "
                 f"got {labels.min()}..{labels.max()}"
             )
-        X = images.reshape(n, c * h * w).astype(np.float32)
-        X /= 255.0
-        return X, labels
+        return np.ascontiguousarray(images.reshape(n, c * h * w), dtype=np.uint8), labels
+
+
+def _to_unit_float(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels as float32 in [0, 1] (exactly ``p / 255``)."""
+    X = pixels.astype(np.float32)
+    X /= 255.0
+    return X
 
 
 def _first_unreadable(images_file: Path, labels_file: Path) -> Path | None:
@@ -175,6 +189,7 @@ class MNIST(IdxImageSpec):
         "Christopher J. C. Burges."
     )
     protocol = "official 60,000/10,000 split"
+    sizes = "60,000 train / 10,000 test"
     torchvision_class = "MNIST"
     artifacts = idx_artifacts(
         "mnist", "https://ossci-datasets.s3.amazonaws.com/mnist/", _MNIST_HASHES

@@ -81,8 +81,12 @@ def _death_message(code: int, log_path: Path) -> str:
     return f"{what}{last} (log: {log_path})"
 
 
+def _print_now(message: str) -> None:
+    print(message, flush=True)  # live progress even when stdout is a pipe (tox, CI logs)
+
+
 def run_suite(suite: Suite, run_dir: str | os.PathLike[str], retry_failed: bool = False,
-              progress: Callable[[str], None] = print) -> RunSummary:
+              progress: Callable[[str], None] = _print_now) -> RunSummary:
     """Run every cell of ``suite`` not yet recorded in ``run_dir``; record each as it ends."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

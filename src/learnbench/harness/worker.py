@@ -29,21 +29,20 @@ def subsample(X: Any, y: np.ndarray, n: int | None, seed: int) -> tuple[Any, np.
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and, when a learner has imported it, torch.
+
+    torch is not imported here: a classical cell would pay ~1.5 s to load it for nothing.
+    """
     random.seed(seed)
     np.random.seed(seed)
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.manual_seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
 
 
 def configure_threads(threads: int) -> None:
     """Pin torch's intra-op threads (the runner already set OMP/MKL variables for the child)."""
-    if threads > 0:
-        import torch
-
-        torch.set_num_threads(threads)
+    if threads > 0 and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
 
 
 def run_cell(config: dict[str, Any]) -> dict[str, Any]:
@@ -51,12 +50,9 @@ def run_cell(config: dict[str, Any]) -> dict[str, Any]:
     from sklearn.metrics import accuracy_score, f1_score
 
     from learnbench.datasets import load_dataset
-    from learnbench.learners import count_parameters, make_learner
+    from learnbench.learners import count_parameters, is_torch_learner, make_learner
 
     seed, device = int(config["seed"]), config["device"]
-    configure_threads(int(config.get("threads", 0)))
-    seed_everything(seed)
-
     ds_params = dict(config.get("dataset_params", {}))
     n_train = ds_params.pop("subsample_train", None)
     n_test = ds_params.pop("subsample_test", None)
@@ -65,6 +61,8 @@ def run_cell(config: dict[str, Any]) -> dict[str, Any]:
     X_test, y_test = subsample(data.X_test, data.y_test, n_test, seed)
 
     est = make_learner(config["learner"], **config.get("params", {}))
+    configure_threads(int(config.get("threads", 0)))
+    seed_everything(seed)
     own = est.get_params(deep=False)
     auto = {"random_state": seed, "device": device, "input_shape": data.image_shape}
     est.set_params(**{k: v for k, v in auto.items() if k in own and k not in config["params"]})
@@ -98,6 +96,8 @@ def run_cell(config: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_mb": measure.peak_rss_mb(),
         "gpu_peak_mb": measure.gpu_peak_mb(device),
         "n_parameters": count_parameters(est),
+        # after all timing: one batch-1 forward pass on the fit device (torch learners only)
+        "flops_per_sample": _flops_per_sample(est) if is_torch_learner(est) else None,
         "n_train": len(y_train),
         "n_test": len(y_test),
     }
@@ -109,6 +109,12 @@ def run_cell(config: dict[str, Any]) -> dict[str, Any]:
         "torch_threads": _torch_threads(),
     }
     return {"metrics": metrics, "details": details}
+
+
+def _flops_per_sample(est: Any) -> int | None:
+    from learnbench.learners.flops import estimator_flops_per_sample
+
+    return estimator_flops_per_sample(est)
 
 
 def _torch_threads() -> int | None:

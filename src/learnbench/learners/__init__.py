@@ -7,7 +7,9 @@ learner is one small module (a factory or a ``TorchClassifier`` subclass) plus o
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,14 +20,52 @@ from sklearn.utils.validation import check_is_fitted
 
 from learnbench.errors import LearnbenchError, UnknownNameError
 from learnbench.learners import classical
-from learnbench.learners.lenet import LeNet5, LeNet5Classifier
-from learnbench.learners.torch_base import TorchClassifier
+
+# The torch learners are imported on first use, not here: a classical cell's worker process
+# would otherwise pay ~1.5 s to import torch for nothing.
+_LAZY_EXPORTS = {
+    "PlainCNN": "cnn",
+    "PlainCNNClassifier": "cnn",
+    "count_flops": "flops",
+    "count_mult_adds": "flops",
+    "estimator_flops_per_sample": "flops",
+    "LeNet5": "lenet",
+    "LeNet5Classifier": "lenet",
+    "MobileNetClassifier": "mobilenet",
+    "MobileNetV1": "mobilenet",
+    "mobilenet_standard": "mobilenet",
+    "TorchClassifier": "torch_base",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """PEP 562: import a torch learner module when one of its names is first used."""
+    if name in _LAZY_EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _lazy(name: str) -> Callable[..., BaseEstimator]:
+    """A factory that imports ``name`` (one of ``_LAZY_EXPORTS``) only when called."""
+
+    def factory(**params: Any) -> BaseEstimator:
+        return __getattr__(name)(**params)
+
+    factory.__name__ = name
+    return factory
 
 __all__ = [
     "LeNet5",
     "LeNet5Classifier",
+    "MobileNetClassifier",
+    "MobileNetV1",
+    "PlainCNN",
+    "PlainCNNClassifier",
     "TorchClassifier",
+    "count_flops",
+    "count_mult_adds",
     "count_parameters",
+    "estimator_flops_per_sample",
     "is_torch_learner",
     "learner_info",
     "learner_names",
@@ -46,6 +86,11 @@ class LearnerEntry:
 
 
 _SKLEARN = "Pedregosa et al., Scikit-learn: Machine Learning in Python, JMLR 12, 2011"
+
+_MOBILENET = (
+    "Howard et al., MobileNets: Efficient convolutional neural networks for mobile vision "
+    "applications, arXiv:1704.04861, 2017"
+)
 
 _REGISTRY: dict[str, LearnerEntry] = {
     "logreg": LearnerEntry(
@@ -80,11 +125,34 @@ _REGISTRY: dict[str, LearnerEntry] = {
         "Chen & Guestrin, XGBoost: A scalable tree boosting system, KDD 2016",
     ),
     "lenet5": LearnerEntry(
-        LeNet5Classifier,
+        _lazy("LeNet5Classifier"),
         "deep",
         "LeNet-5 CNN (ReLU, max-pool), Adam lr=1e-3, batch 128, 3 epochs",
         "LeCun, Bottou, Bengio & Haffner, Gradient-based learning applied to document "
         "recognition, Proc. IEEE 86(11), 1998",
+    ),
+    "cnn": LearnerEntry(
+        _lazy("PlainCNNClassifier"),
+        "deep",
+        "Plain CNN, 3 blocks of (conv3x3-BN-ReLU)x2 + max-pool (32, 64, 128), global avg pool, "
+        "Adam lr=1e-3, batch 128, 3 epochs",
+        "Simonyan & Zisserman, Very deep convolutional networks for large-scale image "
+        "recognition, ICLR 2015; Ioffe & Szegedy, Batch normalization, ICML 2015; "
+        "Lin, Chen & Yan, Network in network, ICLR 2014",
+    ),
+    "mobilenet": LearnerEntry(
+        _lazy("MobileNetClassifier"),
+        "deep",
+        "MobileNet v1, compact plan (stem 32, depthwise-separable 64..512, 3 stride-2), "
+        "alpha=1, rho=1, Adam lr=1e-3, batch 128, 3 epochs",
+        _MOBILENET,
+    ),
+    "mobilenet_standard": LearnerEntry(
+        _lazy("mobilenet_standard"),
+        "deep",
+        "MobileNet v1 control: the same net with standard 3x3 convs in place of the "
+        "depthwise-separable blocks, Adam lr=1e-3, batch 128, 3 epochs",
+        _MOBILENET,
     ),
 }
 
@@ -140,7 +208,8 @@ def _public_module(cls: type) -> str:
 
 def is_torch_learner(estimator: Any) -> bool:
     """True for learners trained by ``TorchClassifier`` (they have a device and epochs)."""
-    return isinstance(estimator, TorchClassifier)
+    base = sys.modules.get(f"{__name__}.torch_base")  # not imported: no torch learner exists
+    return base is not None and isinstance(estimator, base.TorchClassifier)
 
 
 def count_parameters(estimator: BaseEstimator) -> int | None:
@@ -155,7 +224,7 @@ def count_parameters(estimator: BaseEstimator) -> int | None:
     Raises ``sklearn.exceptions.NotFittedError`` for an unfitted estimator.
     """
     check_is_fitted(estimator)
-    if isinstance(estimator, TorchClassifier):
+    if is_torch_learner(estimator):
         return sum(p.numel() for p in estimator.module_.parameters())
     if hasattr(estimator, "support_vectors_") and hasattr(estimator, "dual_coef_"):
         parts = estimator.support_vectors_, estimator.dual_coef_, estimator.intercept_

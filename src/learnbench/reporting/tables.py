@@ -36,7 +36,10 @@ TIMING_COLUMNS: list[tuple[tuple[str, ...], str, str]] = [
     (("peak_rss_mb",), "peak RSS [MB]", "float"),
     (("gpu_peak_mb",), "GPU peak [MB]", "float"),
     (("n_parameters",), "params", "int"),
+    (("flops_per_sample",), "FLOPs/sample", "int"),
 ]
+# columns left out of a table in which no record has them (e.g. GPU memory in a CPU run)
+OPTIONAL_TIMING_COLUMNS = {("gpu_peak_mb",), ("flops_per_sample",)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,7 +236,7 @@ def display_timing(df: pd.DataFrame, fmt: Fmt) -> Display:
         }
     )
     for cols, header, kind in TIMING_COLUMNS:
-        if cols == ("gpu_peak_mb",) and table["gpu_peak_mb"].isna().all():
+        if cols in OPTIONAL_TIMING_COLUMNS and table[cols[0]].isna().all():
             continue
         parts = [[format_number(v, kind, fmt) for v in table[c]] for c in cols]
         cells[header] = [_joined_numbers(p, fmt) for p in zip(*parts, strict=True)]

@@ -1,0 +1,131 @@
+"""A deeper plain CNN (VGG-style blocks with batch norm and global average pooling).
+
+Also home of :class:`ImageTorchClassifier`, the (C, H, W) input handling shared by the image
+learners of this package (``cnn``, ``mobilenet``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from torch import Tensor, nn
+
+from learnbench.errors import LearnbenchError
+from learnbench.learners.torch_base import TorchClassifier
+
+
+class ImageTorchClassifier(TorchClassifier):
+    """A ``TorchClassifier`` whose samples are images ``(C, H, W)``.
+
+    ``input_shape`` is ``(C, H, W)`` (pass ``Dataset.image_shape``) or ``(H, W)`` (one
+    channel). When it is None, the features must form a square single-channel image
+    (784 -> 1x28x28); otherwise ``fit`` raises a ``LearnbenchError`` rather than guess.
+    """
+
+    def _default_input_shape(self, n_features: int) -> tuple[int, ...]:
+        side = math.isqrt(n_features)
+        if side * side != n_features:
+            raise LearnbenchError(
+                f"{type(self).__name__} needs input_shape=(C, H, W) when n_features "
+                f"({n_features}) is not a square image"
+            )
+        return (1, side, side)
+
+    def _resolve_input_shape(self, n_features: int) -> tuple[int, ...]:
+        shape = super()._resolve_input_shape(n_features)
+        if len(shape) == 2:
+            shape = (1, *shape)
+        if len(shape) != 3:
+            raise LearnbenchError(
+                f"{type(self).__name__}: input_shape must be (C, H, W) or (H, W); got {shape}"
+            )
+        return shape
+
+
+def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
+    """3x3 conv (padding 1, no bias: BN has one) + BatchNorm + ReLU."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class PlainCNN(nn.Module):
+    """Blocks of (conv3x3-BN-ReLU) x2 + 2x2 max-pool, then global average pool + linear.
+
+    One block per entry of ``widths`` (default 32, 64, 128: 3 blocks, 288,170 parameters
+    for one input channel and 10 classes). 3x3 conv stacks as in VGG (Simonyan & Zisserman,
+    ICLR 2015), batch norm after each conv (Ioffe & Szegedy, ICML 2015), global average
+    pooling instead of a large fully connected head (Lin, Chen & Yan, Network in Network,
+    ICLR 2014), so the parameter count does not depend on the image size: the same net fits
+    28x28 Fashion-MNIST, 56x46 or 112x92 ORL. Pools use ``ceil_mode`` so odd sides (7, 23)
+    keep their border row and any image of at least 1x1 works.
+    """
+
+    def __init__(
+        self, in_channels: int = 1, n_classes: int = 10, widths: Sequence[int] = (32, 64, 128)
+    ) -> None:
+        super().__init__()
+        widths = [int(w) for w in widths]
+        if not widths or min(widths) < 1:
+            raise LearnbenchError(f"PlainCNN: widths must be positive integers; got {widths}")
+        layers: list[nn.Module] = []
+        prev = in_channels
+        for width in widths:
+            layers += [
+                conv_bn_relu(prev, width),
+                conv_bn_relu(width, width),
+                nn.MaxPool2d(2, ceil_mode=True),
+            ]
+            prev = width
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(prev, n_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.pool(self.features(x)).flatten(1))
+
+
+class PlainCNNClassifier(ImageTorchClassifier):
+    """:class:`PlainCNN` trained with Adam (lr 1e-3), batch 128, 3 epochs by default.
+
+    ``widths``: output channels of each conv block (the number of blocks is its length).
+    The other parameters are those of :class:`TorchClassifier`; ``input_shape`` as in
+    :class:`ImageTorchClassifier`.
+    """
+
+    def __init__(
+        self,
+        widths: tuple[int, ...] = (32, 64, 128),
+        epochs: int = 3,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        optimizer: str = "adam",
+        weight_decay: float = 0.0,
+        momentum: float = 0.9,
+        device: str = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        input_shape: tuple[int, ...] | None = None,
+        predict_batch_size: int = 1024,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            device=device,
+            random_state=random_state,
+            input_shape=input_shape,
+            predict_batch_size=predict_batch_size,
+            verbose=verbose,
+        )
+        self.widths = widths
+
+    def _build_module(self, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
+        return PlainCNN(input_shape[0], n_classes, self.widths)
