@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from learnbench import records
@@ -64,3 +65,12 @@ def test_recorded_cells_and_missing_dir(tmp_path: Path) -> None:
     assert records.recorded_cells(tmp_path) == {"a": "timeout", "b": "ok"}
     with pytest.raises(records.RecordError, match="no such run directory"):
         records.load_runs(tmp_path / "none")
+
+
+def test_learner_extras_become_columns(tmp_path: Path) -> None:
+    records.write_record(tmp_path, make_record("a", metrics={"accuracy": 0.5,
+                                                             "extras": {"pair_roc_auc": 0.75}}))
+    records.write_record(tmp_path, make_record("b"))
+    frame = records.load_runs(tmp_path).set_index("cell_id")
+    assert frame.loc["a", "extra_pair_roc_auc"] == 0.75
+    assert pd.isna(frame.loc["b", "extra_pair_roc_auc"])

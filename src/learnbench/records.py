@@ -147,6 +147,8 @@ def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
         row[col] = metrics.get(col)
     for col in ENV_COLUMNS:
         row[col] = env.get(col)
+    for key, value in (metrics.get("extras") or {}).items():  # learner-specific figures
+        row[f"extra_{key}"] = value
     return row
 
 
@@ -158,6 +160,7 @@ def load_runs(*run_dirs: str | os.PathLike[str]) -> pd.DataFrame:
             raise RecordError(f"no such run directory: {run_dir}")
         rows.extend(flatten_record(r) for r in iter_records(run_dir))
     columns = list(flatten_record({}).keys())
+    columns += sorted({key for row in rows for key in row if key not in columns})
     frame = pd.DataFrame(rows, columns=columns)
     for col in METRIC_COLUMNS:
         frame[col] = pd.to_numeric(frame[col], errors="coerce")

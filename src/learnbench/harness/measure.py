@@ -10,6 +10,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,7 +64,19 @@ def latency(predict: Callable[[Any], Any], X: Any, batch_size: int, n_batches: i
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB (ru_maxrss: KiB on Linux, B on macOS)."""
+    """Peak resident memory of this process so far, in MiB.
+
+    Linux: ``VmHWM`` from /proc/self/status, the high-water mark of this process's own
+    address space. Not ``ru_maxrss``: Linux carries that across fork+exec, so a worker would
+    report at least its parent's peak (the runner's, with torch and pandas loaded).
+    Elsewhere ``ru_maxrss`` (KiB on Linux/BSD, bytes on macOS) is the best available.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**10  # kB -> MiB
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (2**20 if sys.platform == "darwin" else 2**10)
 

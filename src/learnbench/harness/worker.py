@@ -101,6 +101,11 @@ def run_cell(config: dict[str, Any]) -> dict[str, Any]:
         "n_train": len(y_train),
         "n_test": len(y_test),
     }
+    # Learners may add their own test-set figures (e.g. verification ROC AUC of an embedding)
+    # through an optional ``evaluation_extras(X, y) -> dict[str, float]`` method.
+    extras = getattr(est, "evaluation_extras", None)
+    if callable(extras):
+        metrics["extras"] = {k: float(v) for k, v in extras(X_test, y_test).items()}
     details = {
         "learner_params": {k: v for k, v in est.get_params(deep=False).items() if _jsonable(v)},
         "epochs": epochs,

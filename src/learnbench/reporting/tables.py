@@ -163,7 +163,7 @@ def failures_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def datasets_table(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per dataset: sizes seen in the records, dataset params, and the citation."""
+    """One row per dataset: sizes seen in the records, dataset params, protocol and citation."""
     d = prepare(df)
     rows = []
     for name, g in d.groupby("dataset", sort=True):
@@ -176,12 +176,13 @@ def datasets_table(df: pd.DataFrame) -> pd.DataFrame:
                 "n train": _int_range(g["n_train"]),
                 "n test": _int_range(g["n_test"]),
                 "Params": "; ".join(p for p in params if p != "{}") or "default",
+                "Protocol": _one_line(card.get("protocol")) or "?",
                 "License": card.get("license") or "?",
                 "Citation": _one_line(card.get("citation")) or "(not in the learnbench registry)",
             }
         )
     return pd.DataFrame(rows, columns=["Dataset", "Modality", "n train", "n test", "Params",
-                                       "License", "Citation"])
+                                       "Protocol", "License", "Citation"])
 
 
 # ---------------------------------------------------------------------------------------------
