@@ -1,4 +1,5 @@
-"""Assemble the report: provenance, report.md, report.html, accuracy.tex, timing.tex and PNGs.
+"""Assemble the report: provenance, report.md, report.html, accuracy.tex, timing.tex and PNGs
+(and reproduction.tex when a published figure matches a run: see :mod:`.reproduction`).
 
 Everything written is a pure function of the records (and the run-dir paths as given): no
 generation timestamps, sorted order, fixed table ids, so a report can be rebuilt and diffed.
@@ -16,7 +17,7 @@ import pandas as pd
 import learnbench
 from learnbench.errors import LearnbenchError
 from learnbench.records import load_runs
-from learnbench.reporting import plots
+from learnbench.reporting import plots, reproduction
 from learnbench.reporting.tables import (
     Display,
     datasets_table,
@@ -57,11 +58,14 @@ class Section:
     images: list[tuple[str, str]] = field(default_factory=list)  # (file name, alt text)
 
 
-def build_report(run_dirs: list[Path], out_dir: Path) -> list[Path]:
+def build_report(
+    run_dirs: list[Path], out_dir: Path, baselines: Path | None = None
+) -> list[Path]:
     """Read the records of ``run_dirs`` and write the report files into ``out_dir``.
 
-    Returns the written paths, sorted. Raises :class:`LearnbenchError` when a run dir is
-    missing or no records are found.
+    ``baselines``: where the published figures are read from (default
+    :func:`reproduction.baselines_dir`). Returns the written paths, sorted. Raises
+    :class:`LearnbenchError` when a run dir is missing or no records are found.
     """
     run_dirs = [Path(p) for p in run_dirs]
     if not run_dirs:
@@ -80,10 +84,17 @@ def build_report(run_dirs: list[Path], out_dir: Path) -> list[Path]:
     written = list(plot_paths.values())
 
     sections = _sections(df, {k: p.name for k, p in plot_paths.items()})
+    rep = reproduction.reproduction(df, baselines)
+    sections += _reproduction_sections(rep)
     written.append(_write(out_dir / "report.md", render_markdown(prov, sections)))
     written.append(_write(out_dir / "report.html", render_html(prov, sections)))
     written.append(_write(out_dir / "accuracy.tex", accuracy_latex(df, prov)))
     written.append(_write(out_dir / "timing.tex", timing_latex(df, prov)))
+    if not rep.compared.empty:
+        tex = _tex_header("reproduction", prov) + reproduction.reproduction_latex(rep)
+        written.append(_write(out_dir / "reproduction.tex", tex))
+    else:  # no stale table from an earlier build beside a report that has none
+        (out_dir / "reproduction.tex").unlink(missing_ok=True)
     return sorted(written)
 
 
@@ -218,6 +229,20 @@ def _sections(df: pd.DataFrame, plot_names: dict[str, str]) -> list[Section]:
         Section("Accuracy per dataset", "Bars: mean over ok seeds; error bars: sample std.",
                 images=per_dataset),
     ]
+
+
+def _reproduction_sections(rep: reproduction.Reproduction) -> list[Section]:
+    text = reproduction.section_text(rep)
+    if rep.table.empty:
+        return [Section("Reproduction of published figures", text)]
+    md, html_d = (reproduction.display_reproduction(rep.table, f) for f in ("md", "html"))
+    sections = [Section("Reproduction of published figures", text,
+                        *_tables(md, html_d, "reproduction"))]
+    if not rep.config.empty:
+        config = display_plain(rep.config)
+        sections.append(Section("Reproduction: configuration differences",
+                                reproduction.CONFIG_NOTE, *_tables(config, config, "repro-config")))
+    return sections
 
 
 def _tables(md: Display, html_display: Display, table_id: str) -> tuple[str, str]:
