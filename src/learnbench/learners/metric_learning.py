@@ -1,0 +1,534 @@
+"""Metric learning: Siamese (contrastive) and triplet embedding nets, classified by k-NN.
+
+Both learners train an embedding network (a small :class:`~learnbench.learners.cnn.PlainCNN`
+for images, an MLP otherwise) so that same-class samples are close and other-class samples
+far apart, then classify a test sample by its nearest training samples in the embedding space
+(``sklearn.neighbors.KNeighborsClassifier``). ``transform`` returns the embeddings and
+``evaluation_extras`` the verification figures (is this pair the same class?) that the
+harness records next to accuracy.
+
+They subclass :class:`~learnbench.learners.torch_base.TorchClassifier` for its parameter
+checks, device handling, seeding helpers, optimizer, batched inference and CUDA-safe
+pickling, and because the harness recognises torch learners by that class (parameter count,
+FLOPs per sample). ``fit`` is their own: the loss is on pairs or triplets, not on logits,
+and the batches are built for them. It keeps the base's tensor-slicing loop: the training set
+goes to the device once and every batch is an index slice drawn from one seeded CPU
+generator, so the same seed gives the same model on any device.
+
+An **epoch** is one pass with every training sample as an anchor once; ``fit_samples_``
+(and the harness's ``train_throughput``) count anchors. The Siamese net also embeds one
+partner per anchor, so its forward/backward work per epoch is about twice the triplet
+learner's.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+from torch import Tensor, nn
+
+from learnbench.errors import LearnbenchError
+from learnbench.learners.cnn import PlainCNN
+from learnbench.learners.losses import CONTRASTIVE_VARIANTS, contrastive_loss, triplet_loss
+from learnbench.learners.mining import batch_hard_triplets, random_triplets, semi_hard_negatives
+from learnbench.learners.torch_base import (
+    TorchClassifier,
+    _deterministic_cudnn,
+    _torch_seed,
+    resolve_device,
+)
+
+MINING = ("batch_hard", "semi_hard", "random")
+
+
+# -- the embedding network --------------------------------------------------------------------
+
+
+class EmbeddingNet(nn.Module):
+    """``body`` followed, when ``normalize``, by L2 normalisation onto the unit sphere
+    (FaceNet, Schroff et al. 2015), which bounds distances to [0, 2] so one margin suits
+    every dataset."""
+
+    def __init__(self, body: nn.Module, normalize: bool = True) -> None:
+        super().__init__()
+        self.body = body
+        self.normalize = normalize
+
+    def forward(self, x: Tensor) -> Tensor:
+        z = self.body(x)
+        return F.normalize(z, dim=1) if self.normalize else z
+
+
+def mlp(n_in: int, hidden_sizes: Sequence[int], n_out: int) -> nn.Sequential:
+    """Flatten, then ``Linear-ReLU`` per hidden size, then a linear output layer."""
+    layers: list[nn.Module] = [nn.Flatten()]
+    prev = n_in
+    for width in hidden_sizes:
+        layers += [nn.Linear(prev, int(width)), nn.ReLU()]
+        prev = int(width)
+    layers.append(nn.Linear(prev, n_out))
+    return nn.Sequential(*layers)
+
+
+# -- batch construction -----------------------------------------------------------------------
+
+
+class PairSampler:
+    """One partner per anchor: alternately a similar and a dissimilar one (balanced).
+
+    A similar partner is another sample of the anchor's class (never the anchor itself); a
+    dissimilar one is uniform over the other classes. An anchor whose class has a single
+    training sample always gets a dissimilar partner. All draws come from the CPU generator
+    passed in, so pairs do not depend on the device.
+    """
+
+    def __init__(self, y: np.ndarray) -> None:
+        y = np.asarray(y, dtype=np.int64)
+        order = np.argsort(y, kind="stable")
+        counts = np.bincount(y)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rank = np.empty(len(y), dtype=np.int64)
+        rank[order] = np.arange(len(y)) - starts[y[order]]
+        self.y, self.order, self.rank = map(torch.from_numpy, (y, order, rank))
+        self.counts, self.starts = torch.from_numpy(counts), torch.from_numpy(starts)
+
+    def partners(self, anchors: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """``(partner indices, dissimilar flags)`` for the CPU index tensor ``anchors``."""
+        c = self.y[anchors]
+        count, start = self.counts[c], self.starts[c]
+        u = torch.rand(2, len(anchors), generator=generator, dtype=torch.float64)
+        offset = (u[0] * (count - 1).clamp_min(1)).long()  # 0 .. count-2: skips the anchor
+        similar = self.order[start + (self.rank[anchors] + 1 + offset) % count]
+        r = (u[1] * (len(self.y) - count)).long()  # uniform over the other classes' samples
+        other = self.order[torch.where(r < start, r, r + count)]
+        dissimilar = (torch.arange(len(anchors)) % 2 == 1) | (count == 1)
+        return torch.where(dissimilar, other, similar), dissimilar
+
+
+def class_balanced_batches(
+    y: np.ndarray, batch_size: int, samples_per_class: int, generator: torch.Generator
+) -> list[Tensor]:
+    """One epoch of "P x K" batches (Hermans et al. 2017): groups of at most K same-class
+    samples, whole groups per batch, at most ``batch_size`` samples per batch.
+
+    Each class's shuffled samples are split into ``ceil(n_c / K)`` near-equal groups (so a
+    class with at least 2 samples never yields a lone sample), the groups are shuffled and
+    packed in order. Every sample appears exactly once per epoch.
+    """
+    y_t = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    groups: list[Tensor] = []
+    for c in torch.unique(y_t).tolist():
+        members = (y_t == c).nonzero().squeeze(1)
+        members = members[torch.randperm(len(members), generator=generator)]
+        groups += list(torch.tensor_split(members, math.ceil(len(members) / samples_per_class)))
+    batches: list[Tensor] = []
+    current: list[Tensor] = []
+    size = 0
+    for g in torch.randperm(len(groups), generator=generator).tolist():
+        if current and size + len(groups[g]) > batch_size:
+            batches.append(torch.cat(current))
+            current, size = [], 0
+        current.append(groups[g])
+        size += len(groups[g])
+    if current:
+        batches.append(torch.cat(current))
+    return batches
+
+
+# -- the learners -----------------------------------------------------------------------------
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
+class MetricLearningClassifier(TorchClassifier):
+    """Shared fit / predict / verification of the metric learners (not registered itself).
+
+    Subclasses implement :meth:`_prepare` (per-fit sampling state), :meth:`_epoch_batches`
+    and :meth:`_batch_loss`. Parameters beyond :class:`TorchClassifier`'s:
+
+    embedding_dim : size of the embedding.
+    widths : conv block widths of the image embedding net (a ``PlainCNN`` whose linear head
+        outputs the embedding); used when ``input_shape`` is ``(C, H, W)`` or ``(H, W)``.
+    hidden_sizes : hidden layers of the MLP embedding net, used for flat inputs.
+    normalize : L2-normalise embeddings (distances in [0, 2]).
+    margin : the loss margin.
+    n_neighbors : k of the k-NN classifier on the training embeddings.
+    verification_pairs : ``evaluation_extras`` scores all test pairs when there are at most
+        this many, else this many pairs drawn with ``random_state``.
+
+    Fitted attributes: those of ``TorchClassifier`` (``module_`` is the embedding net) and
+    ``knn_``, the k-NN classifier fitted on the training embeddings.
+    """
+
+    def __init__(
+        self,
+        embedding_dim: int = 64,
+        widths: tuple[int, ...] = (16, 32, 64),
+        hidden_sizes: tuple[int, ...] = (256,),
+        normalize: bool = True,
+        margin: float = 1.0,
+        n_neighbors: int = 1,
+        verification_pairs: int = 100_000,
+        epochs: int = 10,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        optimizer: str = "adam",
+        weight_decay: float = 0.0,
+        momentum: float = 0.9,
+        device: str = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        input_shape: tuple[int, ...] | None = None,
+        predict_batch_size: int = 1024,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            device=device,
+            random_state=random_state,
+            input_shape=input_shape,
+            predict_batch_size=predict_batch_size,
+            verbose=verbose,
+        )
+        self.embedding_dim = embedding_dim
+        self.widths = widths
+        self.hidden_sizes = hidden_sizes
+        self.normalize = normalize
+        self.margin = margin
+        self.n_neighbors = n_neighbors
+        self.verification_pairs = verification_pairs
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    def _prepare(self, y: np.ndarray) -> Any:
+        """Per-fit sampling state built from the encoded training labels."""
+        return None
+
+    def _epoch_batches(self, y: np.ndarray, state: Any, generator: torch.Generator) -> list[Tensor]:
+        """The CPU index tensors of one epoch's batches."""
+        raise NotImplementedError
+
+    def _batch_loss(
+        self, module: nn.Module, X: Tensor, y: Tensor, idx: Tensor, state: Any, generator: torch.Generator
+    ) -> Tensor | None:
+        """The loss of batch ``idx`` (CPU indices into ``X``/``y`` on the device); None: skip."""
+        raise NotImplementedError
+
+    # -- TorchClassifier hooks --------------------------------------------------------------
+
+    def _build_module(self, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
+        if len(input_shape) == 3:
+            body: nn.Module = PlainCNN(input_shape[0], self.embedding_dim, self.widths)
+        else:
+            body = mlp(input_shape[0], self.hidden_sizes, self.embedding_dim)
+        return EmbeddingNet(body, bool(self.normalize))
+
+    def _resolve_input_shape(self, n_features: int) -> tuple[int, ...]:
+        """``(C, H, W)`` or ``(H, W)``: an image (CNN); ``(n,)`` or None: a flat vector (MLP)."""
+        shape = super()._resolve_input_shape(n_features)
+        if len(shape) == 2:
+            shape = (1, *shape)
+        if len(shape) not in (1, 3):
+            raise LearnbenchError(
+                f"{type(self).__name__}: input_shape must be (C, H, W), (H, W) or None; got {shape}"
+            )
+        return shape
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        name = type(self).__name__
+        for key in ("embedding_dim", "n_neighbors", "verification_pairs"):
+            if not _positive_int(getattr(self, key)):
+                raise LearnbenchError(
+                    f"{name}: {key} must be a positive integer; got {getattr(self, key)!r}"
+                )
+        if not all(_positive_int(h) for h in self.hidden_sizes):
+            raise LearnbenchError(
+                f"{name}: hidden_sizes must be positive integers; got {self.hidden_sizes!r}"
+            )
+        if not (isinstance(self.margin, numbers.Real) and self.margin > 0):
+            raise LearnbenchError(f"{name}: margin must be positive; got {self.margin!r}")
+
+    # -- fitting ----------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any) -> MetricLearningClassifier:
+        """Train a fresh embedding net on ``X`` and ``y``, then fit k-NN on its embeddings."""
+        self._check_params()
+        X, y = self._validate_data(X, y, dtype=np.float32)
+        check_classification_targets(y)
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise LearnbenchError(f"{type(self).__name__} needs at least two classes")
+        self.input_shape_ = self._resolve_input_shape(X.shape[1])
+        self.device_ = resolve_device(self.device)
+        seed = _torch_seed(self.random_state)
+        seeded_cuda = self.random_state is not None and self.device_.type == "cuda"
+
+        with _deterministic_cudnn(seeded_cuda):
+            torch.manual_seed(seed)  # weight initialisation
+            generator = torch.Generator().manual_seed(seed)  # batches, pairs, random mining
+            module = self._build_module(self.input_shape_, len(self.classes_)).to(self.device_)
+            opt = self._make_optimizer(module)
+            Xt = torch.from_numpy(X).to(self.device_).reshape(len(X), *self.input_shape_)
+            yt = torch.from_numpy(y_idx.astype(np.int64)).to(self.device_)
+            state = self._prepare(y_idx)
+            self.loss_curve_: list[float] = []
+            module.train()
+            for epoch in range(self.epochs):
+                total = torch.zeros((), device=self.device_)  # summed on device: no per-batch sync
+                counted = 0
+                for idx in self._epoch_batches(y_idx, state, generator):
+                    loss = self._batch_loss(module, Xt, yt, idx, state, generator)
+                    if loss is None:
+                        continue
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    total += loss.detach() * len(idx)
+                    counted += len(idx)
+                self.loss_curve_.append(total.item() / max(counted, 1))
+                if self.verbose:
+                    print(f"epoch {epoch + 1}/{self.epochs}: loss {self.loss_curve_[-1]:.4f}")
+        module.eval()
+        self.module_ = module
+        self.n_epochs_run_ = self.epochs
+        self.fit_samples_ = self.epochs * len(X)
+        n_neighbors = min(self.n_neighbors, len(X))
+        self.knn_ = KNeighborsClassifier(n_neighbors=n_neighbors).fit(self.transform(X), y_idx)
+        return self
+
+    # -- inference --------------------------------------------------------------------------
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Embeddings of ``X``, shape (n_samples, embedding_dim), float32."""
+        parts = [z.float().cpu() for z in self._logits(X)]
+        return torch.cat(parts).numpy()
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """k-NN class probabilities in the embedding space, columns in ``classes_`` order."""
+        check_is_fitted(self, "knn_")
+        return self.knn_.predict_proba(self.transform(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The k-NN class of each row of ``X`` in the embedding space."""
+        check_is_fitted(self, "knn_")
+        return self.classes_[self.knn_.predict(self.transform(X))]
+
+    def evaluation_extras(self, X: Any, y: Any) -> dict[str, float]:
+        """Verification on pairs of ``(X, y)``: is the pair the same class?
+
+        The score of a pair is its negative embedding distance. Returns
+        ``verification_roc_auc`` (``sklearn.metrics.roc_auc_score``), ``verification_eer``
+        (equal error rate: where the false-accept and false-reject rates cross on the ROC
+        curve, their mean at the closest point) and ``verification_pairs`` (pairs scored:
+        all ``n(n-1)/2`` pairs when at most ``verification_pairs``, else that many distinct-
+        sample pairs drawn with ``random_state``). Empty when every pair has the same
+        outcome (AUC undefined).
+        """
+        emb = self.transform(X)
+        y = np.asarray(y)
+        n = len(emb)
+        if n * (n - 1) // 2 <= self.verification_pairs:
+            i, j = np.triu_indices(n, k=1)
+        else:
+            rng = np.random.default_rng(_torch_seed(self.random_state))
+            i = rng.integers(0, n, self.verification_pairs)
+            j = rng.integers(0, n - 1, self.verification_pairs)
+            j = j + (j >= i)  # a different sample
+        same = y[i] == y[j]
+        if same.all() or not same.any():
+            return {}
+        score = -np.linalg.norm(emb[i] - emb[j], axis=1)
+        fpr, tpr, _ = roc_curve(same, score)
+        k = int(np.argmin(np.abs((1 - tpr) - fpr)))
+        return {
+            "verification_roc_auc": float(roc_auc_score(same, score)),
+            "verification_eer": float((fpr[k] + 1 - tpr[k]) / 2),
+            "verification_pairs": float(len(i)),
+        }
+
+
+class SiameseContrastiveClassifier(MetricLearningClassifier):
+    """A Siamese embedding net trained with the contrastive loss on sampled pairs.
+
+    Bromley et al., Signature verification using a "Siamese" time delay neural network,
+    NIPS 1993; Hadsell, Chopra & LeCun, CVPR 2006. Each batch of ``batch_size`` anchors gets
+    one partner per anchor from :class:`PairSampler` (half similar, half dissimilar); both go
+    through the same net in one forward pass. ``loss_variant``: ``"hadsell"`` or
+    ``"squared_hinge"`` (see :func:`~learnbench.learners.losses.contrastive_loss`);
+    ``margin`` defaults to 1.0, which on the unit sphere puts the dissimilar boundary at
+    distance 1 for both variants. Other parameters: :class:`MetricLearningClassifier`.
+    """
+
+    def __init__(
+        self,
+        loss_variant: str = "hadsell",
+        margin: float = 1.0,
+        embedding_dim: int = 64,
+        widths: tuple[int, ...] = (16, 32, 64),
+        hidden_sizes: tuple[int, ...] = (256,),
+        normalize: bool = True,
+        n_neighbors: int = 1,
+        verification_pairs: int = 100_000,
+        epochs: int = 10,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        optimizer: str = "adam",
+        weight_decay: float = 0.0,
+        momentum: float = 0.9,
+        device: str = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        input_shape: tuple[int, ...] | None = None,
+        predict_batch_size: int = 1024,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(
+            embedding_dim=embedding_dim,
+            widths=widths,
+            hidden_sizes=hidden_sizes,
+            normalize=normalize,
+            margin=margin,
+            n_neighbors=n_neighbors,
+            verification_pairs=verification_pairs,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            device=device,
+            random_state=random_state,
+            input_shape=input_shape,
+            predict_batch_size=predict_batch_size,
+            verbose=verbose,
+        )
+        self.loss_variant = loss_variant
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.loss_variant not in CONTRASTIVE_VARIANTS:
+            raise LearnbenchError(
+                f"{type(self).__name__}: loss_variant must be one of "
+                f"{', '.join(CONTRASTIVE_VARIANTS)}; got {self.loss_variant!r}"
+            )
+
+    def _prepare(self, y: np.ndarray) -> PairSampler:
+        return PairSampler(y)
+
+    def _epoch_batches(self, y: np.ndarray, state: Any, generator: torch.Generator) -> list[Tensor]:
+        return list(torch.randperm(len(y), generator=generator).split(self.batch_size))
+
+    def _batch_loss(
+        self, module: nn.Module, X: Tensor, y: Tensor, idx: Tensor, state: Any, generator: torch.Generator
+    ) -> Tensor | None:
+        partners, dissimilar = state.partners(idx, generator)
+        both = torch.cat([idx, partners]).to(X.device)
+        emb = module(X[both])
+        a, p = emb[: len(idx)], emb[len(idx) :]
+        return contrastive_loss(a, p, dissimilar.to(X.device), self.margin, self.loss_variant)
+
+
+class TripletClassifier(MetricLearningClassifier):
+    """An embedding net trained with the triplet loss on "P x K" batches, mined in-batch.
+
+    Schroff, Kalenichenko & Philbin, FaceNet, CVPR 2015; Hermans, Beyer & Leibe, In defense
+    of the triplet loss for person re-identification, arXiv:1703.07737, 2017. Batches hold
+    whole groups of up to ``samples_per_class`` (K) same-class samples
+    (:func:`class_balanced_batches`), so most anchors have a positive in the batch.
+    ``mining``: ``"batch_hard"`` (default; hardest positive and negative per anchor),
+    ``"semi_hard"`` (every anchor-positive pair with a semi-hard negative, falling back to
+    the hardest negative) or ``"random"`` (no mining). ``margin`` (squared distances)
+    defaults to 0.2, FaceNet's value on the unit sphere. Other parameters:
+    :class:`MetricLearningClassifier`.
+    """
+
+    def __init__(
+        self,
+        mining: str = "batch_hard",
+        margin: float = 0.2,
+        samples_per_class: int = 4,
+        embedding_dim: int = 64,
+        widths: tuple[int, ...] = (16, 32, 64),
+        hidden_sizes: tuple[int, ...] = (256,),
+        normalize: bool = True,
+        n_neighbors: int = 1,
+        verification_pairs: int = 100_000,
+        epochs: int = 10,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        optimizer: str = "adam",
+        weight_decay: float = 0.0,
+        momentum: float = 0.9,
+        device: str = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        input_shape: tuple[int, ...] | None = None,
+        predict_batch_size: int = 1024,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(
+            embedding_dim=embedding_dim,
+            widths=widths,
+            hidden_sizes=hidden_sizes,
+            normalize=normalize,
+            margin=margin,
+            n_neighbors=n_neighbors,
+            verification_pairs=verification_pairs,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            device=device,
+            random_state=random_state,
+            input_shape=input_shape,
+            predict_batch_size=predict_batch_size,
+            verbose=verbose,
+        )
+        self.mining = mining
+        self.samples_per_class = samples_per_class
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        name = type(self).__name__
+        if self.mining not in MINING:
+            raise LearnbenchError(f"{name}: mining must be one of {', '.join(MINING)}; got {self.mining!r}")
+        k = self.samples_per_class
+        if not (_positive_int(k) and 2 <= k <= self.batch_size):
+            raise LearnbenchError(
+                f"{name}: samples_per_class must be an integer in [2, batch_size]; got {k!r}"
+            )
+
+    def _epoch_batches(self, y: np.ndarray, state: Any, generator: torch.Generator) -> list[Tensor]:
+        return class_balanced_batches(y, self.batch_size, self.samples_per_class, generator)
+
+    def _batch_loss(
+        self, module: nn.Module, X: Tensor, y: Tensor, idx: Tensor, state: Any, generator: torch.Generator
+    ) -> Tensor | None:
+        idx = idx.to(X.device)
+        emb, labels = module(X[idx]), y[idx]
+        if self.mining == "batch_hard":
+            a, p, n = batch_hard_triplets(emb, labels)
+        elif self.mining == "semi_hard":
+            a, p, n = semi_hard_negatives(emb, labels, self.margin)
+        else:
+            a, p, n = random_triplets(labels, generator)
+        if len(a) == 0:
+            return None
+        return triplet_loss(emb[a], emb[p], emb[n], self.margin)

@@ -1,0 +1,236 @@
+"""Self-supervised rotation pretext task, then a linear probe on the frozen features.
+
+``RotationPretextClassifier`` trains a CNN to tell which of four rotations (0, 90, 180, 270
+degrees) was applied to an image, using no labels (Gidaris, Singh & Komodakis, Unsupervised
+representation learning by predicting image rotations, ICLR 2018). Every image of a
+mini-batch is shown in all four rotations, so the pretext labels are exactly balanced. The
+frozen features then feed a classical learner (``probe``, default logistic regression on
+standardised features: a linear probe).
+
+Architecture: the backbone is :class:`learnbench.learners.cnn.PlainCNN` (the ``cnn``
+learner's net) with a 4-way head; the probe reads its global-average-pooled last block
+(``widths[-1]`` features). The ``cnn`` learner with the same ``widths`` is therefore the
+"same CNN trained from scratch with labels" to report next to ``rotation_probe``. Gidaris et
+al. probe earlier conv blocks with spatial pooling, which often does better than the last
+block; this learner keeps to the last block so the comparison with ``cnn`` is one net.
+
+Non-square images (ORL 56x46) rotate to W x H at 90 and 270 degrees; those go through the
+net as a separate group of the mini-batch (the CNN's global pooling accepts any size).
+Unlabelled rows passed as ``fit(X, y, X_unlabelled=...)`` join the pretext task only; see
+``autoencoder.py`` for how the harness could pass them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted
+from torch import Tensor, nn
+
+from learnbench.errors import LearnbenchError
+from learnbench.learners.autoencoder import (
+    FeatureLearnerMixin,
+    check_int,
+    fit_head,
+    image_shape,
+    minibatches,
+)
+from learnbench.learners.cnn import PlainCNN
+from learnbench.learners.torch_base import _deterministic_cudnn, _torch_seed, resolve_device
+
+N_ROTATIONS = 4
+# evaluation_extras scores the pretext task on at most this many images (x4 rotations), so
+# the extra figure costs a second or two on a CPU, not a second pass over a 10,000-image test set
+PRETEXT_EVAL_MAX = 1000
+
+
+def rotate_batch(x: Tensor) -> tuple[Tensor, Tensor]:
+    """All four rotations of square images ``x`` (B, C, H, W): (4B, C, H, W) and labels.
+
+    Rotation ``k`` (label ``k``) turns the image by ``k * 90`` degrees counter-clockwise
+    (``torch.rot90`` over (H, W), like ``np.rot90``); the output is grouped by rotation:
+    rows ``k*B .. (k+1)*B - 1`` are rotation ``k`` of the B images in order.
+    """
+    if x.shape[-1] != x.shape[-2]:
+        raise LearnbenchError(f"rotate_batch needs square images; got {tuple(x.shape[-2:])}")
+    return torch.cat([torch.rot90(x, k, dims=(-2, -1)) for k in range(N_ROTATIONS)]), _labels(
+        range(N_ROTATIONS), len(x), x.device
+    )
+
+
+def rotation_groups(x: Tensor) -> list[tuple[Tensor, Tensor]]:
+    """The four rotations of ``x`` as (images, labels) groups of equal image shape.
+
+    Square images: one group (:func:`rotate_batch`). Otherwise two: rotations 0 and 180
+    (H x W) and rotations 90 and 270 (W x H).
+    """
+    if x.shape[-1] == x.shape[-2]:
+        return [rotate_batch(x)]
+    return [
+        (torch.cat([torch.rot90(x, k, dims=(-2, -1)) for k in ks]), _labels(ks, len(x), x.device))
+        for ks in ((0, 2), (1, 3))
+    ]
+
+
+def _labels(ks: Any, n: int, device: torch.device) -> Tensor:
+    return torch.tensor(list(ks), device=device).repeat_interleave(n)
+
+
+class RotationPretextClassifier(FeatureLearnerMixin, ClassifierMixin, BaseEstimator):
+    """Rotation-prediction pretraining of a :class:`PlainCNN`, then a probe on its features.
+
+    Parameters
+    ----------
+    widths : output channels of the PlainCNN blocks (as the ``cnn`` learner's ``widths``).
+    pretext_epochs : passes over the images for the rotation task.
+    batch_size : images per pretext step; the net sees ``4 * batch_size`` rotated images.
+    lr : Adam learning rate of the pretext task.
+    probe, probe_params : learnbench learner name (and parameters) fitted on the frozen
+        features.
+    standardize : standardise the features (StandardScaler fitted on the training features)
+        before the probe; pooled ReLU features have arbitrary scales, which slows lbfgs.
+    device, random_state, input_shape, predict_batch_size, verbose : as in ``TorchClassifier``.
+
+    Fitted: ``classes_``, ``input_shape_``, ``device_``, ``network_`` (the PlainCNN with its
+    4-way rotation head), ``backbone_`` (its features + global pooling: image -> feature
+    vector, sharing ``network_``'s weights, frozen), ``probe_``, ``pretext_loss_curve_``
+    (mean cross-entropy per rotated image per epoch), ``n_epochs_run_`` (``4 *
+    pretext_epochs``: passes of training-set-sized sample counts through the net, so the
+    harness's ``train_throughput`` is network samples/s, comparable with ``cnn``'s; unlabelled
+    rows not counted) and ``fit_samples_`` (rotated samples processed, unlabelled included).
+    """
+
+    def __init__(
+        self,
+        widths: tuple[int, ...] = (32, 64, 128),
+        pretext_epochs: int = 3,
+        batch_size: int = 32,
+        lr: float = 1e-3,
+        probe: str = "logreg",
+        probe_params: dict[str, Any] | None = None,
+        standardize: bool = True,
+        device: str = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        input_shape: tuple[int, ...] | None = None,
+        predict_batch_size: int = 1024,
+        verbose: bool = False,
+    ) -> None:
+        self.widths = widths
+        self.pretext_epochs = pretext_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.probe = probe
+        self.probe_params = probe_params
+        self.standardize = standardize
+        self.device = device
+        self.random_state = random_state
+        self.input_shape = input_shape
+        self.predict_batch_size = predict_batch_size
+        self.verbose = verbose
+
+    def fit(self, X: Any, y: Any, X_unlabelled: Any = None) -> RotationPretextClassifier:
+        """Pretrain on the rotations of ``X`` (and ``X_unlabelled``), then probe on ``X, y``."""
+        owner = type(self).__name__
+        check_int(owner, "pretext_epochs", self.pretext_epochs, 0)
+        for key in ("batch_size", "predict_batch_size"):
+            check_int(owner, key, getattr(self, key), 1)
+        if not self.lr > 0:
+            raise LearnbenchError(f"{owner}: lr must be positive; got {self.lr!r}")
+        X, y = self._validate_data(X, y, dtype=np.float32)
+        check_classification_targets(y)
+        self.classes_ = np.unique(y)
+        extra = self._unlabelled(X_unlabelled, X.shape[1])
+        self.input_shape_ = image_shape(self.input_shape, X.shape[1], owner)
+        self.device_ = resolve_device(self.device)
+        seed = _torch_seed(self.random_state)
+        X_pre = X if extra is None else np.concatenate([X, extra])
+        with _deterministic_cudnn(self.random_state is not None and self.device_.type == "cuda"):
+            torch.manual_seed(seed)
+            shuffle = torch.Generator().manual_seed(seed)
+            net = PlainCNN(self.input_shape_[0], N_ROTATIONS, self.widths).to(self.device_)
+            self.pretext_loss_curve_ = self._pretrain(net, self._to_tensor(X_pre), shuffle)
+        self.network_ = net.eval()
+        self.backbone_ = nn.Sequential(net.features, net.pool, nn.Flatten()).requires_grad_(False)
+        self.n_epochs_run_ = N_ROTATIONS * self.pretext_epochs
+        self.fit_samples_ = N_ROTATIONS * self.pretext_epochs * len(X_pre)
+        features = self.transform(X)
+        if self.standardize:
+            scaler = StandardScaler().fit(features)
+            head = fit_head(self.probe, self.probe_params, seed, scaler.transform(features), y)
+            self.probe_: Any = Pipeline([("scale", scaler), ("probe", head)])
+        else:
+            self.probe_ = fit_head(self.probe, self.probe_params, seed, features, y)
+        return self
+
+    def _pretrain(self, net: nn.Module, Xt: Tensor, shuffle: torch.Generator) -> list[float]:
+        opt = torch.optim.Adam(net.parameters(), lr=self.lr)
+        curve = []
+        net.train()
+        for epoch in range(self.pretext_epochs):
+            total = torch.zeros((), device=self.device_)
+            for idx in minibatches(len(Xt), self.batch_size, shuffle, self.device_):
+                opt.zero_grad(set_to_none=True)
+                loss_sum = sum(
+                    F.cross_entropy(net(images), labels, reduction="sum")
+                    for images, labels in rotation_groups(Xt[idx])
+                )
+                (loss_sum / (N_ROTATIONS * len(idx))).backward()
+                opt.step()
+                total += loss_sum.detach()
+            curve.append(total.item() / (N_ROTATIONS * len(Xt)))
+            if self.verbose:
+                print(f"pretext epoch {epoch + 1}/{self.pretext_epochs}: loss {curve[-1]:.4f}")
+        return curve
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Frozen backbone features of ``X``: float32, shape (n_samples, widths[-1])."""
+        check_is_fitted(self, "backbone_")
+        with torch.inference_mode():
+            return torch.cat([self.backbone_(xb).float().cpu() for xb in self._batches(X)]).numpy()
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities from the probe, columns in ``classes_`` order."""
+        return self.probe_.predict_proba(self.transform(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The probe's predicted label for each row of ``X``."""
+        return self.probe_.predict(self.transform(X))
+
+    def pretext_accuracy(self, X: Any) -> float:
+        """Accuracy of the rotation head on all four rotations of the images ``X``."""
+        check_is_fitted(self, "network_")
+        correct = total = 0
+        with torch.inference_mode():
+            for xb in self._batches(X):
+                for images, labels in rotation_groups(xb):
+                    correct += int((self.network_(images).argmax(1) == labels).sum())
+                    total += len(labels)
+        return correct / total
+
+    def evaluation_extras(self, X: Any, y: Any) -> dict[str, float]:
+        """Figures the harness records next to accuracy (``y`` unused).
+
+        ``pretext_accuracy`` on the first ``PRETEXT_EVAL_MAX`` images of ``X``;
+        ``backbone_flops_per_sample`` (FlopCounterMode: 2 per multiply-add, convs and matrix
+        products) and ``backbone_parameters``; ``probe_flops_per_sample`` for a linear probe.
+        """
+        from learnbench.learners.flops import count_flops
+
+        X = check_array(X, dtype=np.float32)[:PRETEXT_EVAL_MAX]
+        extras = {
+            "pretext_accuracy": self.pretext_accuracy(X),
+            "backbone_flops_per_sample": float(count_flops(self.backbone_, self.input_shape_)),
+            "backbone_parameters": float(sum(p.numel() for p in self.backbone_.parameters())),
+        }
+        head = self.probe_[-1] if isinstance(self.probe_, Pipeline) else self.probe_
+        coef = getattr(head, "coef_", None)
+        if coef is not None:
+            extras["probe_flops_per_sample"] = float(2 * np.size(coef))
+        return extras
