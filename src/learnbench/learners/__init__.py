@@ -35,6 +35,27 @@ _LAZY_EXPORTS = {
     "MobileNetV1": "mobilenet",
     "mobilenet_standard": "mobilenet",
     "TorchClassifier": "torch_base",
+    # gcForest and the DF21 comparator import no torch; lazy only to keep imports light
+    "CascadeForestClassifier": "gcforest",
+    "GCForestClassifier": "gcforest",
+    "MultiGrainedScanner": "gcforest",
+    "DeepForestClassifier": "deep_forest",
+    "SiameseContrastiveClassifier": "metric_learning",
+    "TripletClassifier": "metric_learning",
+    "contrastive_loss": "losses",
+    "triplet_loss": "losses",
+    "batch_hard_triplets": "mining",
+    "semi_hard_negatives": "mining",
+    "random_triplets": "mining",
+    "AutoencoderClassifier": "autoencoder",
+    "ConvAutoencoder": "autoencoder",
+    "FCAutoencoder": "autoencoder",
+    "ae_finetune": "autoencoder",
+    "cae_logreg": "autoencoder",
+    "conv_ae_logreg": "autoencoder",
+    "dae_logreg": "autoencoder",
+    "sae_logreg": "autoencoder",
+    "RotationPretextClassifier": "rotation",
 }
 
 
@@ -93,6 +114,32 @@ _MOBILENET = (
 )
 
 _REGISTRY: dict[str, LearnerEntry] = {
+    "gcforest": LearnerEntry(
+        _lazy("GCForestClassifier"),
+        "classical",
+        "gcForest: multi-grained scanning (windows floor(d/16), floor(d/8), floor(d/4), a "
+        "completely-random tree forest + a random forest of 500 trees per window size) feeding "
+        "a cascade of 4 completely-random + 4 random forests of 500 trees per level, 3-fold "
+        "class vectors, depth chosen on an 80/20 split; no scanning without image_shape",
+        "Zhou & Feng, Deep Forest: Towards an alternative to deep neural networks, IJCAI 2017; "
+        "extended version arXiv:1702.08835",
+    ),
+    "gcforest_cascade": LearnerEntry(
+        _lazy("CascadeForestClassifier"),
+        "classical",
+        "gcForest cascade only (no multi-grained scanning): 4 completely-random + 4 random "
+        "forests of 500 trees per level, 3-fold class vectors, depth chosen on an 80/20 split",
+        "Zhou & Feng, Deep Forest: Towards an alternative to deep neural networks, IJCAI 2017; "
+        "extended version arXiv:1702.08835",
+    ),
+    "deep_forest": LearnerEntry(
+        _lazy("DeepForestClassifier"),
+        "classical",
+        "DF21 deep forest (deep-forest-py310 0.1.9, defaults: 2x2 forests of 100 trees per "
+        "layer, 255 bins, up to 20 layers); needs pip install 'learnbench[deepforest]'",
+        "Zhou & Feng, Deep forest, National Science Review 6(1), 2019; "
+        "DF21, https://github.com/LAMDA-NJU/Deep-Forest",
+    ),
     "logreg": LearnerEntry(
         classical.logreg,
         "classical",
@@ -153,6 +200,83 @@ _REGISTRY: dict[str, LearnerEntry] = {
         "MobileNet v1 control: the same net with standard 3x3 convs in place of the "
         "depthwise-separable blocks, Adam lr=1e-3, batch 128, 3 epochs",
         _MOBILENET,
+    ),
+    "siamese_contrastive": LearnerEntry(
+        _lazy("SiameseContrastiveClassifier"),
+        "deep",
+        "Siamese embedding net (CNN (16, 32, 64) on images, MLP (256) otherwise; 64-d, "
+        "L2-normalised), contrastive loss (Hadsell, margin 1) on balanced pairs, 1-NN on the "
+        "embeddings; Adam lr=1e-3, batch 64, 10 epochs",
+        "Bromley et al., Signature verification using a Siamese time delay neural network, "
+        "NIPS 1993; Hadsell, Chopra & LeCun, Dimensionality reduction by learning an invariant "
+        "mapping, CVPR 2006",
+    ),
+    "triplet": LearnerEntry(
+        _lazy("TripletClassifier"),
+        "deep",
+        "Triplet embedding net (CNN (16, 32, 64) on images, MLP (256) otherwise; 64-d, "
+        "L2-normalised), triplet loss (margin 0.2) with batch-hard mining on P x K batches "
+        "(K=4), 1-NN on the embeddings; Adam lr=1e-3, batch 64, 10 epochs",
+        "Schroff, Kalenichenko & Philbin, FaceNet, CVPR 2015; Hermans, Beyer & Leibe, In "
+        "defense of the triplet loss for person re-identification, arXiv:1703.07737, 2017",
+    ),
+    # Autoencoders as feature learners (autoencoder.py) and the rotation pretext (rotation.py):
+    # one name per kind, so each report row carries its own citation.
+    "ae_logreg": LearnerEntry(
+        _lazy("AutoencoderClassifier"),
+        "deep",
+        "Undercomplete FC autoencoder (one sigmoid layer, 128-d code, squared error), Adam "
+        "lr=5e-3, batch 128, 10 epochs; logistic regression on the frozen codes",
+        "Hinton & Salakhutdinov, Reducing the dimensionality of data with neural networks, "
+        "Science 313, 2006; Goodfellow, Bengio & Courville, Deep Learning, ch. 14, 2016",
+    ),
+    "dae_logreg": LearnerEntry(
+        _lazy("dae_logreg"),
+        "deep",
+        "Denoising FC autoencoder (25% masking noise, 128-d code), 10 epochs; logistic "
+        "regression on the frozen codes",
+        "Vincent, Larochelle, Bengio & Manzagol, Extracting and composing robust features with "
+        "denoising autoencoders, ICML 2008",
+    ),
+    "sae_logreg": LearnerEntry(
+        _lazy("sae_logreg"),
+        "deep",
+        "Sparse FC autoencoder (L1 on the 128-d code, weight 0.05), 10 epochs; logistic "
+        "regression on the frozen codes",
+        "Ng, Sparse autoencoder, CS294A lecture notes, Stanford, 2011",
+    ),
+    "cae_logreg": LearnerEntry(
+        _lazy("cae_logreg"),
+        "deep",
+        "Contractive FC autoencoder (closed-form Jacobian penalty, weight 0.1, 128-d code), "
+        "10 epochs; logistic regression on the frozen codes",
+        "Rifai, Vincent, Muller, Glorot & Bengio, Contractive auto-encoders: explicit "
+        "invariance during feature extraction, ICML 2011",
+    ),
+    "conv_ae_logreg": LearnerEntry(
+        _lazy("conv_ae_logreg"),
+        "deep",
+        "Convolutional autoencoder (stride-2 convs 16, 32; linear 128-d code), 10 epochs; "
+        "logistic regression on the frozen codes",
+        "Hinton & Salakhutdinov, Reducing the dimensionality of data with neural networks, "
+        "Science 313, 2006; Goodfellow, Bengio & Courville, Deep Learning, ch. 14, 2016",
+    ),
+    "ae_finetune": LearnerEntry(
+        _lazy("ae_finetune"),
+        "deep",
+        "Undercomplete FC autoencoder (10 epochs), softmax head on the frozen encoder "
+        "(5 epochs), then encoder + head fine-tuned at lr/10 (5 epochs)",
+        "Hinton & Salakhutdinov, Reducing the dimensionality of data with neural networks, "
+        "Science 313, 2006; Goodfellow, Bengio & Courville, Deep Learning, ch. 14, 2016",
+    ),
+    "rotation_probe": LearnerEntry(
+        _lazy("RotationPretextClassifier"),
+        "deep",
+        "PlainCNN (32, 64, 128) pretrained to predict image rotations (0/90/180/270), Adam "
+        "lr=1e-3, 32 images x 4 rotations per step, 3 epochs; logistic regression on the "
+        "standardised frozen features",
+        "Gidaris, Singh & Komodakis, Unsupervised representation learning by predicting image "
+        "rotations, ICLR 2018",
     ),
 }
 

@@ -1,0 +1,126 @@
+"""DF21 comparator: ``deepforest.CascadeForestClassifier`` behind the learnbench estimator contract.
+
+DF21 (Zhou, Feng et al., LAMDA-NJU, https://github.com/LAMDA-NJU/Deep-Forest) is the authors'
+later cascade-forest implementation: no multi-grained scanning, features binned to at most
+255 values, 2 x ``n_estimators`` forests (random forests + extremely randomised trees) of
+``n_trees`` trees per layer, early stopping after ``n_tolerant_rounds`` layers without gain.
+It comes from the PyPI package ``deep-forest-py310`` (import name ``deepforest``), installed
+with ``pip install 'learnbench[deepforest]'``; it is imported only when a model is fitted.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+import types
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+from learnbench.errors import LearnbenchError
+
+INSTALL_HINT = "pip install 'learnbench[deepforest]'"
+
+
+def _deepforest() -> Any:
+    try:
+        import deepforest
+        import deepforest._binner
+    except ImportError:
+        raise LearnbenchError(
+            f"learner 'deep_forest' needs the DF21 package (deep-forest-py310): {INSTALL_HINT}"
+        ) from None
+    if "interpolation" not in inspect.signature(np.percentile).parameters:
+        deepforest._binner.np = _NumpyPercentileShim("numpy")
+    return deepforest
+
+
+class _NumpyPercentileShim(types.ModuleType):
+    """numpy for ``deepforest._binner``, whose ``np.percentile(..., interpolation="midpoint")``
+    (deep-forest-py310 0.1.9) fails on NumPy versions that removed ``interpolation`` (renamed
+    ``method`` in 1.22). Only that keyword is translated; the binning is unchanged. Without it
+    DF21 fails on any feature with more than ``n_bins`` distinct values (e.g. MNIST pixels)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(np, name)
+
+    @staticmethod
+    def percentile(a: Any, q: Any, *args: Any, interpolation: str | None = None, **kwargs: Any) -> Any:
+        if interpolation is not None:
+            kwargs["method"] = interpolation
+        return np.percentile(a, q, *args, **kwargs)
+
+
+class DeepForestClassifier(ClassifierMixin, BaseEstimator):
+    """DF21's cascade forest classifier; parameters and defaults are DF21's own.
+
+    Parameters: ``n_bins`` (255), ``bin_subsample`` (200,000), ``max_layers`` (20),
+    ``n_estimators`` (2: each one random forest + one extra-trees forest), ``n_trees`` (100),
+    ``max_depth`` (None), ``min_samples_leaf`` (1), ``use_predictor`` (False), ``predictor``
+    ("forest"), ``n_tolerant_rounds`` (2), ``delta`` (1e-5), ``n_jobs``, ``random_state``,
+    ``verbose`` (0 here; DF21's default 1 prints every layer).
+
+    Fitted attributes: ``classes_``, ``n_features_in_``, ``model_`` (the DF21 model),
+    ``n_levels_`` (layers kept), ``fit_seconds_``.
+    """
+
+    def __init__(
+        self,
+        n_bins: int = 255,
+        bin_subsample: int = 200_000,
+        max_layers: int = 20,
+        n_estimators: int = 2,
+        n_trees: int = 100,
+        max_depth: int | None = None,
+        min_samples_leaf: int = 1,
+        use_predictor: bool = False,
+        predictor: str = "forest",
+        n_tolerant_rounds: int = 2,
+        delta: float = 1e-5,
+        n_jobs: int | None = None,
+        random_state: int | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.n_bins = n_bins
+        self.bin_subsample = bin_subsample
+        self.max_layers = max_layers
+        self.n_estimators = n_estimators
+        self.n_trees = n_trees
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.use_predictor = use_predictor
+        self.predictor = predictor
+        self.n_tolerant_rounds = n_tolerant_rounds
+        self.delta = delta
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X: Any, y: Any) -> DeepForestClassifier:
+        deepforest = _deepforest()
+        X, y = self._validate_data(X, y, dtype=np.float64, ensure_min_samples=2)
+        check_classification_targets(y)
+        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        self.model_ = deepforest.CascadeForestClassifier(**self.get_params())
+        t0 = time.perf_counter()
+        self.model_.fit(X, y_enc)
+        self.fit_seconds_ = time.perf_counter() - t0
+        self.n_levels_ = int(self.model_.n_layers_)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        X = self._validate_data(X, dtype=np.float64, reset=False)
+        proba = np.asarray(self.model_.predict_proba(X))
+        if proba.shape[1] == len(self.classes_):
+            return proba
+        # DF21 returns one column per class it was trained on, which is all of ours
+        n_cols, n_classes = proba.shape[1], len(self.classes_)
+        raise LearnbenchError(f"DF21 returned {n_cols} class columns for {n_classes} classes")
+
+    def predict(self, X: Any) -> np.ndarray:
+        proba = self.predict_proba(X)  # checks fitted first
+        return self.classes_[proba.argmax(axis=1)]
