@@ -71,7 +71,7 @@ def test_smoke_suite_end_to_end(real_data: Path, tmp_path: Path) -> None:
     out = learnbench("run", "smoke", "--out", str(run_dir), "--report", str(report_dir))
     assert out.returncode == 0, out.stdout + out.stderr
     frame = records.load_runs(run_dir)
-    assert len(frame) == 24 and set(frame["status"]) == {"ok"}
+    assert len(frame) == 38 and set(frame["status"]) == {"ok"}
     assert set(frame["dataset"]) == {"digits", "mnist", "fashion_mnist", "orl", "letter", "adult",
                                      "yeast", "imdb"}
     # a learner that works beats uniform guessing clearly even on the smoke tier's tiny data:
@@ -85,4 +85,4 @@ def test_smoke_suite_end_to_end(real_data: Path, tmp_path: Path) -> None:
     assert "lenet5" in (report_dir / "report.md").read_text()
 
     again = learnbench("run", "smoke", "--out", str(run_dir))
-    assert again.returncode == 0 and "0 ran, 24 already recorded" in again.stdout
+    assert again.returncode == 0 and "0 ran, 38 already recorded" in again.stdout

@@ -1,47 +1,17 @@
 """A deeper plain CNN (VGG-style blocks with batch norm and global average pooling).
 
-Also home of :class:`ImageTorchClassifier`, the (C, H, W) input handling shared by the image
-learners of this package (``cnn``, ``mobilenet``).
+Image input handling, (C, H, W), is :class:`~learnbench.learners.torch_base.ImageTorchClassifier`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 from torch import Tensor, nn
 
 from learnbench.errors import LearnbenchError
-from learnbench.learners.torch_base import TorchClassifier
-
-
-class ImageTorchClassifier(TorchClassifier):
-    """A ``TorchClassifier`` whose samples are images ``(C, H, W)``.
-
-    ``input_shape`` is ``(C, H, W)`` (pass ``Dataset.image_shape``) or ``(H, W)`` (one
-    channel). When it is None, the features must form a square single-channel image
-    (784 -> 1x28x28); otherwise ``fit`` raises a ``LearnbenchError`` rather than guess.
-    """
-
-    def _default_input_shape(self, n_features: int) -> tuple[int, ...]:
-        side = math.isqrt(n_features)
-        if side * side != n_features:
-            raise LearnbenchError(
-                f"{type(self).__name__} needs input_shape=(C, H, W) when n_features "
-                f"({n_features}) is not a square image"
-            )
-        return (1, side, side)
-
-    def _resolve_input_shape(self, n_features: int) -> tuple[int, ...]:
-        shape = super()._resolve_input_shape(n_features)
-        if len(shape) == 2:
-            shape = (1, *shape)
-        if len(shape) != 3:
-            raise LearnbenchError(
-                f"{type(self).__name__}: input_shape must be (C, H, W) or (H, W); got {shape}"
-            )
-        return shape
+from learnbench.learners.torch_base import ImageTorchClassifier
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:

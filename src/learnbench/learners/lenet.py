@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 from torch import Tensor, nn
 
 from learnbench.errors import LearnbenchError
-from learnbench.learners.torch_base import TorchClassifier
+from learnbench.learners.torch_base import ImageTorchClassifier
 
 
 def _axis_geometry(size: int) -> tuple[int, int, int]:
@@ -67,32 +65,13 @@ class LeNet5(nn.Module):
         return self.classifier(self.features(x))
 
 
-class LeNet5Classifier(TorchClassifier):
+class LeNet5Classifier(ImageTorchClassifier):
     """LeNet-5 trained with Adam (lr 1e-3), batch 128, 3 epochs by default.
 
     ``input_shape`` is ``(C, H, W)`` (pass ``Dataset.image_shape``) or ``(H, W)``. When it is
     None, the features must form a square single-channel image (784 -> 1x28x28); otherwise
     ``fit`` raises a ``LearnbenchError`` rather than guess a layout.
     """
-
-    def _default_input_shape(self, n_features: int) -> tuple[int, ...]:
-        side = math.isqrt(n_features)
-        if side * side != n_features:
-            raise LearnbenchError(
-                f"{type(self).__name__} needs input_shape=(C, H, W) when n_features "
-                f"({n_features}) is not a square image"
-            )
-        return (1, side, side)
-
-    def _resolve_input_shape(self, n_features: int) -> tuple[int, ...]:
-        shape = super()._resolve_input_shape(n_features)
-        if len(shape) == 2:
-            shape = (1, *shape)
-        if len(shape) != 3:
-            raise LearnbenchError(
-                f"{type(self).__name__}: input_shape must be (C, H, W) or (H, W); got {shape}"
-            )
-        return shape
 
     def _build_module(self, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
         channels, height, width = input_shape

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from learnbench.errors import LearnbenchError
-from learnbench.learners.cnn import ImageTorchClassifier, conv_bn_relu
+from learnbench.learners.cnn import conv_bn_relu
+from learnbench.learners.torch_base import ImageTorchClassifier
 
 #: Stem output channels (before the width multiplier).
 STEM_CHANNELS = 32
