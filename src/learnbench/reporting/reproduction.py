@@ -69,9 +69,19 @@ class Reproduction:
 
 
 def baselines_dir() -> Path:
-    """``$LEARNBENCH_BASELINES`` if set, else the repository's ``baselines/`` (may not exist)."""
+    """Where published tables are looked up, like suites (``harness.suite.suite_dirs``).
+
+    ``$LEARNBENCH_BASELINES`` if set; else ``./baselines`` when it exists (an installed,
+    non-editable package, as in tox, lives in site-packages, far from the checkout); else the
+    repository's ``baselines/`` beside the source tree (may not exist).
+    """
     env = os.environ.get(BASELINES_ENV)
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "baselines"
+    if env:
+        return Path(env)
+    cwd = Path.cwd() / "baselines"
+    if (cwd / "published").is_dir():
+        return cwd
+    return Path(__file__).resolve().parents[3] / "baselines"
 
 
 def published_files(path: str | os.PathLike[str] | None = None) -> list[Path]:
