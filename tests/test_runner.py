@@ -57,6 +57,8 @@ def test_run_writes_complete_records_and_resumes(tmp_path: Path) -> None:
             assert env[key], key
         assert env["device"] == "cpu"
         assert rec["details"]["learner_params"]["n_neighbors"] == 3
+        load = rec["details"]["host_load_1m"]
+        assert len(load) == 2 and all(x >= 0 for x in load)
         assert rec["config_hash"].startswith(rec["cell_id"].rsplit("-", 1)[1])
     # seeds change the split, so the two cells differ
     assert recs[0]["metrics"]["accuracy"] != recs[1]["metrics"]["accuracy"]

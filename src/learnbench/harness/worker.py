@@ -53,6 +53,7 @@ def run_cell(config: dict[str, Any]) -> dict[str, Any]:
     from learnbench.learners import count_parameters, is_torch_learner, make_learner
 
     seed, device = int(config["seed"]), config["device"]
+    load_before = _load_1m()
     ds_params = dict(config.get("dataset_params", {}))
     n_train = ds_params.pop("subsample_train", None)
     n_test = ds_params.pop("subsample_test", None)
@@ -112,6 +113,9 @@ def run_cell(config: dict[str, Any]) -> dict[str, Any]:
         "n_classes": data.n_classes,
         "dataset_protocol": data.protocol,
         "torch_threads": _torch_threads(),
+        # 1-minute load average of the host before and after the cell: timings taken while
+        # other work shared the cores (load above the cell's threads) can be flagged later.
+        "host_load_1m": [load_before, _load_1m()],
     }
     return {"metrics": metrics, "details": details}
 
@@ -120,6 +124,13 @@ def _flops_per_sample(est: Any) -> int | None:
     from learnbench.learners.flops import estimator_flops_per_sample
 
     return estimator_flops_per_sample(est)
+
+
+def _load_1m() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def _torch_threads() -> int | None:
