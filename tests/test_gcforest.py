@@ -242,3 +242,17 @@ def test_cascade_takes_sparse_tfidf_like_input():
     X = sp.csr_matrix(np.where(X > 5, X, 0))  # mostly zeros, like TF-IDF
     est = CascadeForestClassifier(n_forests=2, n_estimators=5, max_levels=2, random_state=0).fit(X, y)
     assert np.mean(est.predict(X) == y) > 0.9
+
+
+def test_harness_records_scan_and_level_timings_and_memory():
+    from learnbench.harness.worker import run_cell
+
+    config = {"dataset": "digits", "dataset_params": {"subsample_train": 300, "subsample_test": 100},
+              "learner": "gcforest",
+              "params": {"scan_estimators": 5, "cascade_estimators": 5, "n_forests": 2, "max_levels": 2},
+              "seed": 0, "device": "cpu",
+              "latency": {"batch1_samples": 2, "bulk_batch_size": 50, "bulk_batches": 1}}
+    report = run_cell(config)["details"]["fit_report"]
+    assert report["timings"]["scan"] > 0 and len(report["timings"]["grow"]) == len(report["level_scores"])
+    assert len(report["timings"]["refit"]) == report["n_levels"] >= 1
+    assert report["peak_memory_mb"]["scan"] > 0

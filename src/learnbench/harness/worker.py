@@ -117,6 +117,9 @@ def run_cell(config: dict[str, Any]) -> dict[str, Any]:
         # other work shared the cores (load above the cell's threads) can be flagged later.
         "host_load_1m": [load_before, _load_1m()],
     }
+    fitted = _fit_report(est)
+    if fitted:
+        details["fit_report"] = fitted
     return {"metrics": metrics, "details": details}
 
 
@@ -124,6 +127,21 @@ def _flops_per_sample(est: Any) -> int | None:
     from learnbench.learners.flops import estimator_flops_per_sample
 
     return estimator_flops_per_sample(est)
+
+
+# Fitted attributes a learner may set to explain its fit (gcForest: seconds and peak MB of the
+# scanning stage and of each cascade level, estimated accuracy per level).
+FIT_REPORT_ATTRS = ("timings_", "peak_memory_mb_", "level_scores_", "n_levels_")
+
+
+def _fit_report(est: Any) -> dict[str, Any]:
+    """The learner's own account of its fit (``FIT_REPORT_ATTRS`` that are set and JSON-able)."""
+    out = {}
+    for attr in FIT_REPORT_ATTRS:
+        value = getattr(est, attr, None)
+        if value is not None and _jsonable(value):
+            out[attr.rstrip("_")] = value
+    return out
 
 
 def _load_1m() -> float | None:
