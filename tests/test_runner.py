@@ -120,3 +120,24 @@ def test_hung_worker_times_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     result = run_cell_subprocess(cell, tmp_path / "x.log")
     assert result == {"status": "timeout",
                       "error": f"timed out after 0.5 s (log: {tmp_path / 'x.log'})"}
+
+
+def test_unlabelled_rows_reach_fit_only_when_it_takes_them() -> None:
+    from types import SimpleNamespace
+
+    from learnbench.harness.worker import unlabelled_kwargs
+
+    class Takes:
+        def fit(self, X, y, X_unlabelled=None): ...
+
+    class Ignores:
+        def fit(self, X, y): ...
+
+    data = SimpleNamespace(meta={"unsup_text": [f"review {i}" for i in range(10)]})
+    assert unlabelled_kwargs(Ignores(), data, None, 0) == {}
+    assert unlabelled_kwargs(Takes(), SimpleNamespace(meta={}), None, 0) == {}
+    assert unlabelled_kwargs(Takes(), data, None, 0)["X_unlabelled"] == data.meta["unsup_text"]
+    sub = unlabelled_kwargs(Takes(), data, 4, 0)["X_unlabelled"]
+    assert len(sub) == 4 and len(set(sub)) == 4 and set(sub) <= set(data.meta["unsup_text"])
+    assert sub == unlabelled_kwargs(Takes(), data, 4, 0)["X_unlabelled"]  # seeded
+    assert sub != unlabelled_kwargs(Takes(), data, 4, 1)["X_unlabelled"]

@@ -50,11 +50,12 @@ def test_cell_id_depends_on_config_but_not_timeout() -> None:
 def test_learner_restricted_to_datasets(tmp_path: Path) -> None:
     text = MINIMAL.replace('name = "knn"', 'name = "knn"\ndatasets = ["mnist"]').replace(
         '[[datasets]]\nname = "digits"',
-        '[[datasets]]\nname = "digits"\n\n[[datasets]]\nname = "mnist"\nsubsample_train = 100')
+        '[[datasets]]\nname = "digits"\n\n[[datasets]]\nname = "mnist"\nsubsample_train = 100\nsubsample_unlabelled = 7')
     cells = load_suite(write(tmp_path, text)).cells
     assert {(c.dataset, c.learner) for c in cells} == {
         ("mnist", "knn"), ("digits", "logreg"), ("mnist", "logreg")}
-    assert all(c.dataset_params == {"subsample_train": 100} for c in cells if c.dataset == "mnist")
+    assert all(c.dataset_params == {"subsample_train": 100, "subsample_unlabelled": 7}
+               for c in cells if c.dataset == "mnist")
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ SUITES_ENV = "LEARNBENCH_SUITES"
 DEFAULT_TIMEOUT_S = 1800.0
 
 _SUITE_KEYS = {"name", "description", "seeds", "device", "timeout", "threads", "latency"}
-_DATASET_KEYS = {"name", "label", "subsample_train", "subsample_test", "params"}
+_DATASET_KEYS = {"name", "label", "subsample_train", "subsample_test", "subsample_unlabelled", "params"}
 _LEARNER_KEYS = {"name", "label", "params", "datasets", "seeds", "device", "timeout"}
 _LATENCY_KEYS = {"batch1_samples", "bulk_batch_size", "bulk_batches"}
 
@@ -152,7 +152,7 @@ def _expand(path: Path, data: dict[str, Any]) -> Suite:
             raise SuiteError(f"{where}: key '{key}.name': unknown dataset {name!r}; valid datasets: "
                              f"{', '.join(dataset_names())}")
         params = dict(_check_type(where, f"{key}.params", ds.get("params", {}), dict))
-        for sub in ("subsample_train", "subsample_test"):
+        for sub in ("subsample_train", "subsample_test", "subsample_unlabelled"):
             if sub in ds:
                 params[sub] = _check_type(where, f"{key}.{sub}", ds[sub], int)
         label = _check_type(where, f"{key}.label", ds.get("label", name), str)

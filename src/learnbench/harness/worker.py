@@ -28,6 +28,26 @@ def subsample(X: Any, y: np.ndarray, n: int | None, seed: int) -> tuple[Any, np.
     return X_sub, y_sub
 
 
+# Where a dataset keeps rows without labels (IMDB's 50,000 "unsup" reviews, include_unsup=True).
+UNLABELLED_META_KEYS = ("X_unlabelled", "unsup_text")
+
+
+def unlabelled_kwargs(est: Any, data: Any, n: int | None, seed: int) -> dict[str, Any]:
+    """``{"X_unlabelled": rows}`` when the dataset has unlabelled rows and ``est.fit`` takes them.
+
+    ``n`` (the suite's ``subsample_unlabelled``) keeps a random subset chosen by ``seed``.
+    """
+    import inspect
+
+    rows = next((data.meta[k] for k in UNLABELLED_META_KEYS if data.meta.get(k) is not None), None)
+    if rows is None or "X_unlabelled" not in inspect.signature(est.fit).parameters:
+        return {}
+    if n is not None and n < len(rows):
+        keep = np.sort(np.random.default_rng(seed).choice(len(rows), size=n, replace=False))
+        rows = [rows[i] for i in keep] if isinstance(rows, list) else rows[keep]
+    return {"X_unlabelled": rows}
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and, when a learner has imported it, torch.
 
@@ -57,6 +77,7 @@ def run_cell(config: dict[str, Any]) -> dict[str, Any]:
     ds_params = dict(config.get("dataset_params", {}))
     n_train = ds_params.pop("subsample_train", None)
     n_test = ds_params.pop("subsample_test", None)
+    n_unlabelled = ds_params.pop("subsample_unlabelled", None)
     data = load_dataset(config["dataset"], seed=seed, **ds_params)
     X_train, y_train = subsample(data.X_train, data.y_train, n_train, seed)
     X_test, y_test = subsample(data.X_test, data.y_test, n_test, seed)
@@ -72,7 +93,8 @@ def run_cell(config: dict[str, Any]) -> dict[str, Any]:
         import torch
 
         torch.cuda.reset_peak_memory_stats()
-    _, fit_s = measure.timed(lambda: est.fit(X_train, y_train), device)
+    fit_kwargs = unlabelled_kwargs(est, data, n_unlabelled, seed)
+    _, fit_s = measure.timed(lambda: est.fit(X_train, y_train, **fit_kwargs), device)
     y_pred, predict_s = measure.timed(lambda: est.predict(X_test), device)
 
     lat = config.get("latency", {})
