@@ -10,6 +10,7 @@ import pytest
 
 from learnbench import records
 from learnbench.cli import main
+from learnbench.errors import SuiteError
 
 
 def learnbench(*args: str) -> subprocess.CompletedProcess[str]:
@@ -86,3 +87,24 @@ def test_smoke_suite_end_to_end(real_data: Path, tmp_path: Path) -> None:
 
     again = learnbench("run", "smoke", "--out", str(run_dir))
     assert again.returncode == 0 and "0 ran, 38 already recorded" in again.stdout
+
+
+def test_run_selects_learners_datasets_and_device() -> None:
+    from learnbench.cli import select_cells
+    from learnbench.harness import load_suite
+
+    suite = load_suite("smoke")
+    sub = select_cells(suite, ["knn", "xgboost"], ["mnist"], None)
+    assert {(c.learner, c.dataset) for c in sub.cells} == {("knn", "mnist"), ("xgboost", "mnist")}
+    assert select_cells(suite, None, ["orl-k5"], None).cells  # a dataset label selects too
+    moved = select_cells(suite, ["knn"], None, "cuda")
+    assert {c.device for c in moved.cells} == {"cuda"}
+    assert not {c.cell_id for c in moved.cells} & {c.cell_id for c in suite.cells}
+    with pytest.raises(SuiteError, match="--learner nope not in suite 'smoke'"):
+        select_cells(suite, ["nope"], None, None)
+
+
+def test_run_with_unknown_learner_filter_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "smoke", "--learner", "nope"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "--learner nope not in suite" in err and "\n" not in err

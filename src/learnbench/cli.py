@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from learnbench.errors import LearnbenchError
+from learnbench.errors import LearnbenchError, SuiteError
+
+if TYPE_CHECKING:
+    from learnbench.harness.suite import Suite
 
 
 def _default_run_dir(suite_name: str) -> Path:
@@ -22,7 +27,7 @@ def _default_run_dir(suite_name: str) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     from learnbench.harness import load_suite, run_suite
 
-    suite = load_suite(args.suite)
+    suite = select_cells(load_suite(args.suite), args.learner, args.dataset, args.device)
     run_dir = Path(args.out) if args.out else _default_run_dir(suite.name)
     print(f"suite {suite.name} ({suite.path}): {len(suite.cells)} cells -> {run_dir}")
     summary = run_suite(suite, run_dir, retry_failed=args.retry_failed)
@@ -36,6 +41,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     for cell_id in summary.failed:
         print(f"failed: {cell_id}", file=sys.stderr)
     return 0 if summary.ok else 1
+
+
+def select_cells(suite: Suite, learners: list[str] | None, datasets: list[str] | None,
+                 device: str | None) -> Suite:
+    """The suite's cells restricted to some learners/datasets (name or label), on ``device``.
+
+    A device override changes each cell's config, so its records get their own cell ids.
+    """
+    cells = [c for c in suite.cells
+             if (not learners or {c.learner, c.label} & set(learners))
+             and (not datasets or {c.dataset, c.dataset_label} & set(datasets))]
+    for what, wanted, have in (
+            ("learner", learners, {x for c in suite.cells for x in (c.learner, c.label)}),
+            ("dataset", datasets, {x for c in suite.cells for x in (c.dataset, c.dataset_label)})):
+        unknown = sorted(set(wanted or ()) - have)
+        if unknown:
+            raise SuiteError(f"{suite.path}: --{what} {', '.join(unknown)} not in suite "
+                             f"{suite.name!r}; it has: {', '.join(sorted(have - {''}))}")
+    if device:
+        cells = [replace(c, device=device) for c in cells]
+    return replace(suite, cells=tuple(cells))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -139,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--retry-failed", action="store_true",
                      help="re-run cells recorded as error/timeout instead of skipping them")
     run.add_argument("--report", metavar="DIR", help="also build reports from the run into DIR")
+    run.add_argument("--learner", action="append", metavar="NAME",
+                     help="run only this learner (name or label; repeatable)")
+    run.add_argument("--dataset", action="append", metavar="NAME",
+                     help="run only this dataset (name or label; repeatable)")
+    run.add_argument("--device", help="run every cell on this device (cpu, cuda, cuda:N) "
+                     "instead of the suite's")
     run.set_defaults(func=cmd_run)
 
     rep = sub.add_parser("report", help="build reports from stored result records",
