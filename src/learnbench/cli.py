@@ -73,6 +73,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_accept(args: argparse.Namespace) -> int:
+    from learnbench.accept import accept_run
+
+    dest = Path("baselines") / "runs" / (args.name or Path(args.run_dir).resolve().name)
+    print(f"accepted {accept_run(args.run_dir, dest)}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from learnbench.compare import compare_runs, render_markdown, render_text
 
@@ -201,6 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="confidence level of the bootstrap interval (default 0.95)")
     cmp.add_argument("--out", metavar="FILE.md", help="also write the report as Markdown")
     cmp.set_defaults(func=cmd_compare)
+
+    acc = sub.add_parser("accept", help="accept a run as a regression baseline",
+                         description="Copy the ok records and suite file of RUN_DIR into "
+                         "baselines/runs/<name> (replacing what is there) with an ACCEPTED.md "
+                         "manifest; `learnbench compare baselines/runs/<name> NEW` then checks "
+                         "new runs against it. Commit the result to accept it.")
+    acc.add_argument("run_dir", metavar="RUN_DIR")
+    acc.add_argument("--name", help="baseline name (default: RUN_DIR's name)")
+    acc.set_defaults(func=cmd_accept)
 
     his = sub.add_parser("history", help="plot a metric over commits from stored runs",
                          description="One PNG per dataset (a line per learner, runs ordered by "
