@@ -1,6 +1,12 @@
 """Assemble the report: provenance, report.md, report.html, accuracy.tex, timing.tex and PNGs
 (and reproduction.tex when a published figure matches a run: see :mod:`.reproduction`).
 
+Sections that need data older records lack are left out when it is absent: "Model size and
+cost" (+ model_cost.tex) when a record counted FLOPs, "Extra metrics" when a learner reported
+``extra_*`` figures, the MobileNet comparison (+ mobilenet.tex) when both MobileNet variants
+ran, and "Where the time goes" (time_by_class.png, roofline_<device>.png) when records carry
+a ``profile``.
+
 Everything written is a pure function of the records (and the run-dir paths as given): no
 generation timestamps, sorted order, fixed table ids, so a report can be rebuilt and diffed.
 """
@@ -17,7 +23,8 @@ import pandas as pd
 import learnbench
 from learnbench.errors import LearnbenchError
 from learnbench.records import load_runs
-from learnbench.reporting import plots, reproduction
+from learnbench.reporting import models, plots, profiles, reproduction
+from learnbench.reporting.details import attach_details
 from learnbench.reporting.tables import (
     Display,
     datasets_table,
@@ -56,6 +63,8 @@ class Section:
     md_table: str = ""
     html_table: str = ""
     images: list[tuple[str, str]] = field(default_factory=list)  # (file name, alt text)
+    bullets: list[str] = field(default_factory=list)  # plain-text lines, shown as a list
+    links: list[tuple[str, str]] = field(default_factory=list)  # (text, relative path)
 
 
 def build_report(
@@ -70,7 +79,7 @@ def build_report(
     run_dirs = [Path(p) for p in run_dirs]
     if not run_dirs:
         raise ReportError("no run directories given to build a report from")
-    raw = load_runs(*run_dirs)
+    raw = attach_details(load_runs(*run_dirs), run_dirs)
     if raw.empty:
         raise ReportError(
             "no result records (*.json) in " + ", ".join(str(p) for p in run_dirs)
@@ -84,6 +93,10 @@ def build_report(
     written = list(plot_paths.values())
 
     sections = _sections(df, {k: p.name for k, p in plot_paths.items()})
+    new_sections, new_paths = _cost_and_profile_sections(df, out_dir, prov)
+    at = next(i for i, s in enumerate(sections) if s.title == "Time and throughput") + 1
+    sections[at:at] = new_sections
+    written += new_paths
     rep = reproduction.reproduction(df, baselines)
     sections += _reproduction_sections(rep)
     written.append(_write(out_dir / "report.md", render_markdown(prov, sections)))
@@ -160,10 +173,14 @@ def render_markdown(prov: list[tuple[str, str]], sections: list[Section]) -> str
         lines += ["", f"## {s.title}", ""]
         if s.text:
             lines += [s.text, ""]
+        if s.bullets:
+            lines += [f"- {b}" for b in s.bullets] + [""]
         if s.md_table:
             lines += [s.md_table, ""]
         for name, alt in s.images:
             lines += [f"![{alt}]({name})", ""]
+        if s.links:
+            lines += [f"- [{text}]({path})" for text, path in s.links] + [""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -177,10 +194,15 @@ def render_html(prov: list[tuple[str, str]], sections: list[Section]) -> str:
         body.append(f"<h2>{esc(s.title)}</h2>")
         if s.text:
             body.append(f"<p>{esc(s.text)}</p>")
+        if s.bullets:
+            body.append("<ul>" + "".join(f"<li>{esc(b)}</li>" for b in s.bullets) + "</ul>")
         if s.html_table:
             body.append(s.html_table.strip())
         for name, alt in s.images:
             body.append(f'<figure><img src="{esc(name)}" alt="{esc(alt)}"></figure>')
+        if s.links:
+            body.append("<ul>" + "".join(f'<li><a href="{esc(path)}">{esc(text)}</a></li>'
+                                         for text, path in s.links) + "</ul>")
     return _HTML_TEMPLATE.format(body="\n".join(body))
 
 
@@ -208,6 +230,105 @@ def timing_latex(df: pd.DataFrame, prov: list[tuple[str, str]]) -> str:
         font_size=r"\small",
     )
     return _tex_header("time and throughput", prov) + table
+
+
+def model_cost_latex(df: pd.DataFrame, prov: list[tuple[str, str]]) -> str:
+    """model_cost.tex: provenance as comments, then the booktabs model size and cost table."""
+    table = to_latex(
+        models.display_model_cost(df, "tex"),
+        caption=(r"Model size and cost: parameters, forward FLOPs per sample (2 per "
+                 r"multiply-add), training and bulk inference throughput (samples/s, medians "
+                 r"over seeds) and mean test accuracy (\%)."),
+        label="tab:learnbench-model-cost",
+        font_size=r"\small",
+    )
+    return _tex_header("model size and cost", prov) + table
+
+
+def mobilenet_latex(comparison: pd.DataFrame, prov: list[tuple[str, str]]) -> str:
+    """mobilenet.tex: the MobileNet variants table and the cost-ratio table (booktabs)."""
+    variants = to_latex(
+        models.display_mobilenet_variants(comparison, "tex"),
+        caption=(r"MobileNet v1: depthwise-separable vs standard convolutions. Mult-adds per "
+                 r"sample = counted FLOPs / 2; throughputs in samples/s (medians over seeds); "
+                 r"accuracy (\%) mean $\pm$ std."),
+        label="tab:learnbench-mobilenet",
+        font_size=r"\small",
+    )
+    ratios = to_latex(
+        models.display_mobilenet_ratios(comparison, "tex"),
+        caption=(r"MobileNet cost ratios (separable / standard). Counted: recorded mult-adds "
+                 r"of the whole nets (stem conv and head included); analytic: Eq.~2 and 4 "
+                 r"for the same plan, whole net and blocks only; per block: $1/N + 1/D_K^2$ "
+                 r"(Eq.~5); speed-up: throughput ratio."),
+        label="tab:learnbench-mobilenet-ratios",
+        font_size=r"\small",
+    )
+    return _tex_header("MobileNet comparison", prov) + variants + ratios
+
+
+def _cost_and_profile_sections(
+    df: pd.DataFrame, out_dir: Path, prov: list[tuple[str, str]]
+) -> tuple[list[Section], list[Path]]:
+    """The optional sections and the files they write; stale files of absent ones removed."""
+    sections: list[Section] = []
+    written: list[Path] = []
+    if models.has_model_cost(df):
+        cost_md, cost_h = models.display_model_cost(df, "md"), models.display_model_cost(df,
+                                                                                         "html")
+        sections.append(Section("Model size and cost", models.MODEL_COST_NOTE,
+                                *_tables(cost_md, cost_h, "model-cost")))
+        written.append(_write(out_dir / "model_cost.tex", model_cost_latex(df, prov)))
+    else:
+        (out_dir / "model_cost.tex").unlink(missing_ok=True)
+    if models.extra_columns(df):
+        ex_md, ex_h = models.display_extras(df, "md"), models.display_extras(df, "html")
+        sections.append(Section("Extra metrics", models.EXTRAS_NOTE,
+                                *_tables(ex_md, ex_h, "extras")))
+    comparison = models.mobilenet_comparison(df)
+    if not comparison.empty:
+        var_md, var_h = (models.display_mobilenet_variants(comparison, f) for f in ("md", "html"))
+        rat_md, rat_h = (models.display_mobilenet_ratios(comparison, f) for f in ("md", "html"))
+        sections.append(Section("MobileNet: depthwise-separable vs standard convolutions",
+                                models.MOBILENET_NOTE, *_tables(var_md, var_h, "mobilenet")))
+        sections.append(Section("MobileNet: cost ratios", models.MOBILENET_RATIO_NOTE,
+                                *_tables(rat_md, rat_h, "mobilenet-ratios"),
+                                bullets=models.mobilenet_verdicts(comparison)))
+        written.append(_write(out_dir / "mobilenet.tex", mobilenet_latex(comparison, prov)))
+    else:
+        (out_dir / "mobilenet.tex").unlink(missing_ok=True)
+    prof = profiles.profiled(df)
+    plot_names: set[str] = set()
+    if not prof.empty:
+        images = []
+        bars = profiles.class_times(prof)
+        if bars:
+            path = plots.plot_time_by_class(bars, out_dir / "time_by_class.png")
+            written.append(path)
+            images.append((path.name, "time per step by operator class"))
+        devices = profiles.roofline_devices(prof)
+        for dev in devices:
+            name = plots.device_filename("roofline", dev.device)
+            stem, n = name[:-4], 2
+            while name in plot_names:
+                name, n = f"{stem}-{n}.png", n + 1
+            plot_names.add(name)
+            written.append(plots.plot_roofline(dev, out_dir / name))
+            images.append((name, f"roofline of {dev.device}"))
+        plot_names.add("time_by_class.png" if bars else "")
+        step_md, step_h = (profiles.display_steps(prof, f) for f in ("md", "html"))
+        ops_md, ops_h = (profiles.display_top_ops(prof, f) for f in ("md", "html"))
+        sections.append(Section("Where the time goes", profiles.STEP_NOTE,
+                                *_tables(step_md, step_h, "steps"), images=images,
+                                bullets=profiles.roofline_text(devices)))
+        sections.append(Section("Where the time goes: top operators",
+                                profiles.TOP_OPS_NOTE.format(n=profiles.TOP_OPS),
+                                *_tables(ops_md, ops_h, "top-ops"),
+                                links=profiles.trace_links(prof, out_dir)))
+    for stale in [out_dir / "time_by_class.png", *out_dir.glob("roofline_*.png")]:
+        if stale.name not in plot_names:
+            stale.unlink(missing_ok=True)
+    return sections, written
 
 
 def _sections(df: pd.DataFrame, plot_names: dict[str, str]) -> list[Section]:

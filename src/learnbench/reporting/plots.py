@@ -152,3 +152,98 @@ def _save(fig: Figure, path: Path) -> Path:
     path = Path(path)
     fig.savefig(path, format="png", dpi=DPI, metadata=_PNG_METADATA)
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Where the time goes (profile records)
+# ---------------------------------------------------------------------------------------------
+
+_CLASS_COLOURS = {"convolution": "#1f77b4", "gemm": "#ff7f0e", "elementwise": "#2ca02c",
+                  "memory": "#d62728", "other": "#7f7f7f"}
+
+
+def device_filename(prefix: str, device: str) -> str:
+    """``<prefix>_<device>.png`` with anything but ``[A-Za-z0-9_.-]`` replaced by ``_``."""
+    return f"{prefix}_{re.sub(r'[^A-Za-z0-9_.-]+', '_', device).strip('_') or 'device'}.png"
+
+
+def plot_time_by_class(bars: list[tuple[str, dict[str, float]]], path: Path) -> Path:
+    """Stacked bars: time per profiled step [ms] by op class, one bar per model and phase."""
+    classes = list(_CLASS_COLOURS)
+    with mpl.style.context("default"):
+        fig = Figure(figsize=(max(5.0, 1.1 * len(bars) + 2.5), 4.4), dpi=DPI,
+                     layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
+        xs = np.arange(len(bars))
+        bottom = np.zeros(len(bars))
+        for cls in classes:
+            heights = np.array([b[1].get(cls, 0.0) for b in bars], dtype=float)
+            ax.bar(xs, heights, bottom=bottom, color=_CLASS_COLOURS[cls], label=cls)
+            bottom += heights
+        ax.set_xticks(xs, [b[0] for b in bars], fontsize=8)
+        ax.set_ylabel("time per profiled step [ms]")
+        ax.set_title("Where the time goes: time per step by operator class")
+        ax.grid(True, axis="y", alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        fig.legend(handles[::-1], labels[::-1], loc="outside right upper", fontsize=8,
+                   title="op class")
+        return _save(fig, path)
+
+
+def plot_roofline(dev, path: Path) -> Path:
+    """Log-log roofline of one device (a :class:`~.profiles.RooflineDevice`).
+
+    Roof = min(ceiling, intensity x bandwidth) (table peaks when known, else the measured
+    ceilings; the measured ones dashed when the table is used). Filled circles / squares:
+    whole models (train / infer) at their achieved FLOP/s; hollow triangles: layer kinds at
+    their roof-bound attainable FLOP/s.
+    """
+    xs = [p["intensity"] for p in dev.models] + [k["intensity"] for k in dev.kinds]
+    ridge = dev.ceiling_tflops * 1e3 / dev.bandwidth_gbs
+    lo = 10.0 ** math.floor(math.log10(min([*xs, ridge]) / 2))
+    hi = 10.0 ** math.ceil(math.log10(max([*xs, ridge]) * 2))
+    grid = np.logspace(math.log10(lo), math.log10(hi), 200)
+    labels = sorted({p["model"] for p in dev.models} | {k["model"] for k in dev.kinds})
+    styles = learner_styles(labels)
+    with mpl.style.context("default"):
+        fig = Figure(figsize=(7.5, 5.2), dpi=DPI, layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
+        roof = np.minimum(dev.ceiling_tflops, grid * dev.bandwidth_gbs / 1e3) * 1e12
+        ax.plot(grid, roof, color="black", lw=2, label="roof")
+        if dev.peak_tflops:
+            measured = np.minimum(dev.measured_tflops, grid * dev.measured_bandwidth_gbs / 1e3)
+            ax.plot(grid, measured * 1e12, color="black", lw=1, ls="--",
+                    label="measured ceilings")
+        for p in dev.models:
+            colour = styles[p["model"]][0]
+            ax.plot([p["intensity"]], [p["tflops"] * 1e12], ls="",
+                    marker="o" if p["phase"] == "train" else "s", color=colour, ms=8)
+        for k in dev.kinds:
+            colour = styles[k["model"]][0]
+            y = dev.attainable_tflops(k["intensity"]) * 1e12
+            ax.plot([k["intensity"]], [y], ls="", marker="^", mfc="none", color=colour, ms=8)
+            ax.annotate(k["kind"], (k["intensity"], y), xytext=(4, -10),
+                        textcoords="offset points", fontsize=7, color=colour)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(lo, hi)
+        ax.set_xlabel("arithmetic intensity [FLOP/byte]")
+        ax.set_ylabel("FLOP/s")
+        ax.set_title(f"Roofline: {dev.device} ({dev.dtype})")
+        ax.grid(True, which="both", alpha=0.3)
+        handles = [Line2D([], [], color="black", lw=2, label="roof")]
+        if dev.peak_tflops:
+            handles.append(Line2D([], [], color="black", lw=1, ls="--",
+                                  label="measured ceilings"))
+        handles += [
+            Line2D([], [], ls="", marker="o", color="grey", label="model, train (achieved)"),
+            Line2D([], [], ls="", marker="s", color="grey", label="model, infer (achieved)"),
+            Line2D([], [], ls="", marker="^", mfc="none", color="grey",
+                   label="layer kind (roof-bound)"),
+        ]
+        handles += [Line2D([], [], ls="", marker="o", color=styles[m][0], label=m)
+                    for m in labels]
+        ax.legend(handles=handles, fontsize=7, loc="lower right")
+        return _save(fig, path)
