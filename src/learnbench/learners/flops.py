@@ -53,9 +53,14 @@ def count_mult_adds(module: nn.Module, input_shape: Sequence[int], batch_size: i
 def estimator_flops_per_sample(est: Any) -> int | None:
     """Forward FLOPs per sample of a fitted ``TorchClassifier``'s module; None for other learners.
 
-    The harness records this as ``flops_per_sample`` (2 FLOPs per multiply-add, convs and
-    matrix products only). Raises ``NotFittedError`` for an unfitted torch learner.
+    A learner with its own ``flops_per_sample()`` method (the BERT learners: one sequence at
+    ``max_length``) answers for itself. The harness records this as ``flops_per_sample`` (2
+    FLOPs per multiply-add, convs and matrix products only). Raises ``NotFittedError`` for an
+    unfitted torch learner.
     """
+    own = getattr(est, "flops_per_sample", None)
+    if callable(own):
+        return int(own())
     if not isinstance(est, TorchClassifier):
         return None
     check_is_fitted(est, "module_")

