@@ -74,3 +74,23 @@ def test_learner_extras_become_columns(tmp_path: Path) -> None:
     frame = records.load_runs(tmp_path).set_index("cell_id")
     assert frame.loc["a", "extra_pair_roc_auc"] == 0.75
     assert pd.isna(frame.loc["b", "extra_pair_roc_auc"])
+
+
+def test_profile_and_fit_report_columns(tmp_path: Path) -> None:
+    phase = {"step_ms_median": 2.0, "step_ms_p95": 3.0, "achieved_tflops": 0.5,
+             "profiler_overhead": 1.1}
+    profile = {"device": "cpu", "phases": {"train": phase, "infer": {**phase, "step_ms_median": 1.0}},
+               "max_memory_allocated_mb": None}
+    records.write_record(tmp_path, make_record("a", details={"profile": profile,
+                                                             "fit_report": {"n_levels": 3}}))
+    records.write_record(tmp_path, make_record("b", details={"learner_params": {}}))
+    frame = records.load_runs(tmp_path).set_index("cell_id")
+    a, b = frame.loc["a"], frame.loc["b"]
+    assert a["profile"] == profile and a["fit_report"] == {"n_levels": 3}
+    assert b["profile"] is None and b["fit_report"] is None
+    assert (a["train_step_ms"], a["train_step_ms_p95"], a["infer_step_ms"]) == (2.0, 3.0, 1.0)
+    assert (a["train_tflops"], a["infer_tflops"], a["profiler_overhead_train"]) == (0.5, 0.5, 1.1)
+    assert pd.isna(a["max_memory_allocated_mb"])
+    for col in records.PROFILE_COLUMNS:
+        assert pd.isna(b[col]), col
+        assert frame[col].dtype.kind == "f", col

@@ -141,3 +141,45 @@ def test_unlabelled_rows_reach_fit_only_when_it_takes_them() -> None:
     assert len(sub) == 4 and len(set(sub)) == 4 and set(sub) <= set(data.meta["unsup_text"])
     assert sub == unlabelled_kwargs(Takes(), data, 4, 0)["X_unlabelled"]  # seeded
     assert sub != unlabelled_kwargs(Takes(), data, 4, 1)["X_unlabelled"]
+
+
+@pytest.mark.slow
+def test_profiled_cell_records_profile_and_trace_beside_the_record(tmp_path: Path) -> None:
+    text = SUITE.format(extra=(
+        '\n[[learners]]\nname = "lenet5"\nparams = { epochs = 1, batch_size = 64, '
+        'predict_batch_size = 128 }\nprofile = { warmup = 1, steps = 2 }\n'
+        '\n[[learners]]\nname = "logreg"\nprofile = true\n'
+    )).replace("seeds = [0, 1]", "seeds = [0]")
+    path = tmp_path / "t.toml"
+    path.write_text(text)
+    run_dir = tmp_path / "run"
+    summary = run_suite(load_suite(path), run_dir, progress=lambda _: None)
+    assert summary.ok and len(summary.ran) == 3
+    recs = {r["config"]["learner"]: r for r in records.iter_records(run_dir)}
+    assert "profile" not in recs["knn"]["details"] and "profile" not in recs["knn"]["config"]
+    # a learner without profiling_steps is skipped, never failed
+    assert "profile" not in recs["logreg"]["details"]
+    assert "profiling_steps" in recs["logreg"]["details"]["profile_skipped"]
+
+    rec = recs["lenet5"]
+    assert rec["config"]["profile"] == {"warmup": 1, "steps": 2, "trace": True}
+    prof = rec["details"]["profile"]
+    assert prof["device"] == "cpu" and prof["device_name"]
+    assert prof["options"] == {"cudnn_benchmark": False, "amp": None, "compile": False}
+    assert rec["details"]["learner_params"]["amp"] is None
+    assert prof["max_memory_allocated_mb"] is None
+    for phase in ("train", "infer"):
+        P = prof["phases"][phase]
+        assert P["batch_size"] == (64 if phase == "train" else 128)
+        assert P["step_ms_median"] > 0 and P["flops_per_step"] > 0 and P["top_ops"]
+        assert P["trace"] == f"traces/{rec['cell_id']}-{phase}.json.gz"
+        assert (run_dir / P["trace"]).is_file()
+    roof = prof["roofline"]
+    assert roof["dtype"] == "float32" and roof["peak_tflops"] is None
+    assert roof["measured_matmul_tflops"] > 0 and roof["measured_bandwidth_gbs"] > 0
+    assert roof["model_intensity"] > 0
+    assert [layer["kind"] for layer in roof["layers"]] == ["conv", "conv", "linear", "linear",
+                                                           "linear"]
+    frame = records.load_runs(run_dir).set_index("label")
+    assert frame.loc["lenet5", "train_step_ms"] == prof["phases"]["train"]["step_ms_median"]
+    assert frame.loc["lenet5", "profile"] == prof and frame.loc["knn", "profile"] is None

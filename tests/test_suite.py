@@ -50,7 +50,8 @@ def test_cell_id_depends_on_config_but_not_timeout() -> None:
 def test_learner_restricted_to_datasets(tmp_path: Path) -> None:
     text = MINIMAL.replace('name = "knn"', 'name = "knn"\ndatasets = ["mnist"]').replace(
         '[[datasets]]\nname = "digits"',
-        '[[datasets]]\nname = "digits"\n\n[[datasets]]\nname = "mnist"\nsubsample_train = 100\nsubsample_unlabelled = 7')
+        '[[datasets]]\nname = "digits"\n\n[[datasets]]\nname = "mnist"\nsubsample_train = 100'
+        '\nsubsample_unlabelled = 7')
     cells = load_suite(write(tmp_path, text)).cells
     assert {(c.dataset, c.learner) for c in cells} == {
         ("mnist", "knn"), ("digits", "logreg"), ("mnist", "logreg")}
@@ -90,3 +91,50 @@ def test_shipped_tiers_load(name: str) -> None:
     assert name in suite_names()
     suite = load_suite(name)
     assert suite.cells and {c.dataset for c in suite.cells} >= {"mnist"}
+
+
+PROFILED = MINIMAL.replace("seeds = [0, 1]", "seeds = [0]\nprofile = { steps = 4 }").replace(
+    'params = { C = 0.5 }', 'params = { C = 0.5 }\nprofile = false')
+
+
+def test_profile_is_off_by_default_and_keeps_cell_ids(tmp_path: Path) -> None:
+    plain = load_suite(write(tmp_path, MINIMAL)).cells
+    assert all(c.profile == {} and "profile" not in c.config for c in plain)
+    assert plain[0].cell_id == Cell("digits", "knn", "knn", {}, 0, "cpu").cell_id
+
+
+def test_profile_suite_default_and_learner_override(tmp_path: Path) -> None:
+    text = PROFILED + '\n[[learners]]\nname = "lenet5"\nprofile = { warmup = 1, trace = false }\n'
+    cells = {c.learner: c for c in load_suite(write(tmp_path, text)).cells}
+    assert cells["knn"].profile == {"warmup": 3, "steps": 4, "trace": True}
+    assert cells["knn"].config["profile"] == cells["knn"].profile
+    assert cells["logreg"].profile == {} and "profile" not in cells["logreg"].config
+    assert cells["lenet5"].profile == {"warmup": 1, "steps": 4, "trace": False}
+    on = load_suite(write(tmp_path, MINIMAL.replace("seeds = [0, 1]", "profile = true"))).cells
+    assert on[0].profile == {"warmup": 3, "steps": 10, "trace": True}
+    assert on[0].cell_id != Cell("digits", "knn", "knn", {}, 0, "cpu").cell_id
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [
+        ("profile = { step = 3 }", "unknown key 'step' in suite.profile"),
+        ("profile = { steps = 0 }", "key 'suite.profile.steps' must be at least 1"),
+        ("profile = { warmup = -1 }", "key 'suite.profile.warmup' must be at least 0"),
+        ('profile = { steps = "10" }', "key 'suite.profile.steps' must be int"),
+        ("profile = { trace = 1 }", "key 'suite.profile.trace' must be bool"),
+        ('profile = "on"', "key 'suite.profile' must be bool/dict"),
+    ],
+)
+def test_malformed_profile_names_the_key(tmp_path: Path, profile: str, expected: str) -> None:
+    path = write(tmp_path, MINIMAL.replace("seeds = [0, 1]", profile))
+    with pytest.raises(SuiteError) as err:
+        load_suite(path)
+    assert str(path) in str(err.value) and expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_malformed_learner_profile_names_the_learner(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL.replace('name = "knn"', 'name = "knn"\nprofile = { steps = 0 }'))
+    with pytest.raises(SuiteError, match=r"key 'learners\[0\]\.profile\.steps' must be at least 1"):
+        load_suite(path)

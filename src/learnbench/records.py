@@ -60,6 +60,20 @@ ENV_COLUMNS = [
     "numpy",
 ]
 
+# Flat figures of a profiled cell (``details["profile"]``, see learnbench.harness.profiling);
+# NaN for cells without a profile. ``profile`` and ``fit_report`` columns hold the dicts.
+PROFILE_COLUMNS = [
+    "train_step_ms",
+    "train_step_ms_p95",
+    "infer_step_ms",
+    "infer_step_ms_p95",
+    "train_tflops",
+    "infer_tflops",
+    "profiler_overhead_train",
+    "max_memory_allocated_mb",
+]
+DETAIL_DICT_COLUMNS = ["profile", "fit_report"]
+
 
 class RecordError(LearnbenchError):
     """A record file that is not valid JSON or not of a known schema version."""
@@ -121,7 +135,8 @@ def recorded_cells(run_dir: str | os.PathLike[str]) -> dict[str, str]:
 
 
 def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
-    """One flat row: identity and config columns, then metrics, then environment."""
+    """One flat row: identity and config columns, metrics, environment, profile figures,
+    the ``profile`` and ``fit_report`` dicts of ``details`` (or None), learner extras."""
     config = record.get("config", {})
     metrics = record.get("metrics") or {}
     env = record.get("environment") or {}
@@ -147,9 +162,31 @@ def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
         row[col] = metrics.get(col)
     for col in ENV_COLUMNS:
         row[col] = env.get(col)
+    details = record.get("details") or {}
+    profile = details.get("profile") if isinstance(details.get("profile"), dict) else None
+    row.update(_profile_figures(profile))
+    fit_report = details.get("fit_report")
+    row["profile"] = profile
+    row["fit_report"] = fit_report if isinstance(fit_report, dict) else None
     for key, value in (metrics.get("extras") or {}).items():  # learner-specific figures
         row[f"extra_{key}"] = value
     return row
+
+
+def _profile_figures(profile: dict[str, Any] | None) -> dict[str, Any]:
+    """The :data:`PROFILE_COLUMNS` of one record's profile (None where absent)."""
+    phases = (profile or {}).get("phases") or {}
+    train, infer = phases.get("train") or {}, phases.get("infer") or {}
+    return {
+        "train_step_ms": train.get("step_ms_median"),
+        "train_step_ms_p95": train.get("step_ms_p95"),
+        "infer_step_ms": infer.get("step_ms_median"),
+        "infer_step_ms_p95": infer.get("step_ms_p95"),
+        "train_tflops": train.get("achieved_tflops"),
+        "infer_tflops": infer.get("achieved_tflops"),
+        "profiler_overhead_train": train.get("profiler_overhead"),
+        "max_memory_allocated_mb": (profile or {}).get("max_memory_allocated_mb"),
+    }
 
 
 def load_runs(*run_dirs: str | os.PathLike[str]) -> pd.DataFrame:
@@ -162,8 +199,10 @@ def load_runs(*run_dirs: str | os.PathLike[str]) -> pd.DataFrame:
     columns = list(flatten_record({}).keys())
     columns += sorted({key for row in rows for key in row if key not in columns})
     frame = pd.DataFrame(rows, columns=columns)
-    for col in METRIC_COLUMNS:
+    for col in METRIC_COLUMNS + PROFILE_COLUMNS:
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    for col in DETAIL_DICT_COLUMNS:
+        frame[col] = pd.Series([row[col] for row in rows], index=frame.index, dtype=object)
     return frame
 
 

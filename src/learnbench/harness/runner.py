@@ -26,6 +26,8 @@ from learnbench.harness.environment import collect_environment
 from learnbench.harness.suite import Cell, Suite
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+#: Sub-directory of a run directory holding profiled cells' Chrome traces.
+TRACES_DIR = "traces"
 
 
 @dataclass
@@ -44,14 +46,21 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def run_cell_subprocess(cell: Cell, log_path: Path) -> dict[str, Any]:
-    """Run ``cell`` in a fresh Python process; returns status/error/metrics/details."""
+def run_cell_subprocess(cell: Cell, log_path: Path, trace_dir: Path | None = None) -> dict[str, Any]:
+    """Run ``cell`` in a fresh Python process; returns status/error/metrics/details.
+
+    ``trace_dir`` (``<run_dir>/traces``) is where a profiled cell writes its Chrome traces, as
+    ``<cell_id>-<phase>.json.gz``; the worker gets it, and the name, beside the cell's config.
+    """
     env = dict(os.environ)
     if cell.threads > 0:
         env.update({var: str(cell.threads) for var in _THREAD_VARS})
+    worker_config = dict(cell.config)
+    if cell.profile and cell.profile.get("trace") and trace_dir is not None:
+        worker_config["trace_dir"], worker_config["trace_name"] = str(trace_dir), cell.cell_id
     with tempfile.TemporaryDirectory(prefix="learnbench-cell-") as tmp:
         cfg, out = Path(tmp) / "config.json", Path(tmp) / "result.json"
-        cfg.write_text(json.dumps(cell.config))
+        cfg.write_text(json.dumps(worker_config))
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "w", encoding="utf-8") as log:
             proc = subprocess.Popen(
@@ -104,7 +113,8 @@ def run_suite(suite: Suite, run_dir: str | os.PathLike[str], retry_failed: bool 
             continue
         progress(f"[{i}/{total}] {cell.cell_id} ...")
         started, t0 = _now(), time.perf_counter()
-        result = run_cell_subprocess(cell, run_dir / "logs" / f"{cell.cell_id}.log")
+        result = run_cell_subprocess(cell, run_dir / "logs" / f"{cell.cell_id}.log",
+                                     trace_dir=run_dir / TRACES_DIR)
         record = {
             "run_id": run_dir.name,
             "suite": suite.name,

@@ -22,10 +22,13 @@ from learnbench.errors import SuiteError, UnknownNameError
 SUITES_ENV = "LEARNBENCH_SUITES"
 DEFAULT_TIMEOUT_S = 1800.0
 
-_SUITE_KEYS = {"name", "description", "seeds", "device", "timeout", "threads", "latency"}
+_SUITE_KEYS = {"name", "description", "seeds", "device", "timeout", "threads", "latency", "profile"}
 _DATASET_KEYS = {"name", "label", "subsample_train", "subsample_test", "subsample_unlabelled", "params"}
-_LEARNER_KEYS = {"name", "label", "params", "datasets", "seeds", "device", "timeout"}
+_LEARNER_KEYS = {"name", "label", "params", "datasets", "seeds", "device", "timeout", "profile"}
 _LATENCY_KEYS = {"batch1_samples", "bulk_batch_size", "bulk_batches"}
+_PROFILE_KEYS = {"warmup", "steps", "trace"}
+#: What ``profile = true`` (or a table that leaves keys out) means.
+PROFILE_DEFAULTS = {"warmup": 3, "steps": 10, "trace": True}
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,15 @@ class Cell:
     threads: int = 0
     latency: dict[str, int] = field(default_factory=dict)
     timeout: float = DEFAULT_TIMEOUT_S
+    profile: dict[str, Any] = field(default_factory=dict)  # empty: profiling off
 
     @property
     def config(self) -> dict[str, Any]:
-        """What determines the result (the timeout does not, so it is left out)."""
-        return {
+        """What determines the result (the timeout does not, so it is left out).
+
+        ``profile`` is included only when profiling is on, so cells without it keep their ids.
+        """
+        config = {
             "dataset": self.dataset,
             "dataset_params": self.dataset_params,
             "dataset_label": self.dataset_label or self.dataset,
@@ -59,6 +66,9 @@ class Cell:
             "threads": self.threads,
             "latency": self.latency,
         }
+        if self.profile:
+            config["profile"] = self.profile
+        return config
 
     @property
     def config_hash(self) -> str:
@@ -136,6 +146,7 @@ def _expand(path: Path, data: dict[str, Any]) -> Suite:
     threads = _check_type(where, "suite.threads", head.get("threads", 0), int)
     latency = _check_type(where, "suite.latency", head.get("latency", {}), dict)
     _only_keys(where, "suite.latency", latency, _LATENCY_KEYS)
+    profile = _profile(where, "suite.profile", head.get("profile", False), {})
 
     datasets = _check_type(where, "datasets", data.get("datasets"), list)
     learners = _check_type(where, "learners", data.get("learners"), list)
@@ -177,6 +188,8 @@ def _expand(path: Path, data: dict[str, Any]) -> Suite:
         l_device = _check_type(where, f"{key}.device", ln.get("device", device), str)
         l_timeout = float(_check_type(where, f"{key}.timeout", ln.get("timeout", timeout),
                                       (int, float)))
+        l_profile = (_profile(where, f"{key}.profile", ln["profile"], profile)
+                     if "profile" in ln else profile)
         for ds_name, ds_label, ds_params in ds_entries:
             if only and ds_name not in only and ds_label not in only:
                 continue
@@ -184,7 +197,8 @@ def _expand(path: Path, data: dict[str, Any]) -> Suite:
                 cells.append(Cell(dataset=ds_name, learner=name, label=label, params=dict(params),
                                   seed=seed, device=l_device, dataset_params=dict(ds_params),
                                   dataset_label=ds_label,
-                                  threads=threads, latency=dict(latency), timeout=l_timeout))
+                                  threads=threads, latency=dict(latency), timeout=l_timeout,
+                                  profile=dict(l_profile)))
     ids = [c.cell_id for c in cells]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
@@ -209,6 +223,27 @@ def _check_type(where: str, key: str, value: Any, types: type | tuple[type, ...]
         raise SuiteError(f"{where}: key '{key}' must be {expected}, got {type(value).__name__} "
                          f"{value!r}")
     return value
+
+
+def _profile(where: str, key: str, value: Any, base: dict[str, Any]) -> dict[str, Any]:
+    """A ``profile`` setting: false (off: ``{}``), true (defaults) or a table of
+    ``warmup``/``steps``/``trace`` over ``base`` (the suite's setting) or the defaults."""
+    _check_type(where, key, value, (bool, dict))
+    if value is False:
+        return {}
+    out = dict(base or PROFILE_DEFAULTS)
+    if value is True:
+        return out
+    _only_keys(where, key, value, _PROFILE_KEYS)
+    for sub, minimum in (("warmup", 0), ("steps", 1)):
+        if sub in value:
+            n = _check_type(where, f"{key}.{sub}", value[sub], int)
+            if n < minimum:
+                raise SuiteError(f"{where}: key '{key}.{sub}' must be at least {minimum}, got {n}")
+            out[sub] = n
+    if "trace" in value:
+        out["trace"] = _check_type(where, f"{key}.trace", value["trace"], bool)
+    return out
 
 
 def _seeds(where: str, key: str, value: Any) -> list[int]:

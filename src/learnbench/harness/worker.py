@@ -142,7 +142,66 @@ def run_cell(config: dict[str, Any]) -> dict[str, Any]:
     fitted = _fit_report(est)
     if fitted:
         details["fit_report"] = fitted
+    # Last, so that profiling cannot perturb any figure above.
+    if config.get("profile"):
+        profile, skipped = profile_cell(est, X_train, y_train, device, config)
+        if profile is not None:
+            details["profile"] = profile
+        else:
+            details["profile_skipped"] = skipped
     return {"metrics": metrics, "details": details}
+
+
+def profile_cell(est: Any, X: Any, y: Any, device: str,
+                 config: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """``(details["profile"], None)`` for a learner with ``profiling_steps``, else
+    ``(None, why)``; an error while profiling is reported as the reason, never raised."""
+    steps_of = getattr(est, "profiling_steps", None)
+    if not callable(steps_of):
+        return None, "learner has no profiling_steps"
+    try:
+        step_fns = steps_of(X, y)
+        if not step_fns:
+            return None, "learner's profiling_steps returned no steps"
+        return _profile(est, step_fns, config), None
+    except Exception as exc:  # noqa: BLE001 - profiling is optional; the cell's result stands
+        traceback.print_exc()
+        return None, error_line(exc)
+
+
+def _profile(est: Any, step_fns: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from learnbench.harness import roofline
+    from learnbench.harness.profiling import profile_steps
+
+    opts = config["profile"]
+    run_on = torch.device(getattr(est, "device_", None) or config["device"])
+    trace_dir = config.get("trace_dir") if opts.get("trace", True) else None
+    found = profile_steps(step_fns, run_on, warmup=int(opts.get("warmup", 3)),
+                          steps=int(opts.get("steps", 10)), trace_dir=trace_dir,
+                          name=config.get("trace_name", "profile"))
+    amp = getattr(est, "amp", None)
+    dtype = "bfloat16" if amp == "bf16" else "float32"
+    first = next(iter(step_fns.values()))
+    roof = roofline.roofline(run_on, dtype, getattr(first, "module", None),
+                             getattr(first, "example_input", None))
+    return {
+        "device": str(run_on),
+        "device_name": (torch.cuda.get_device_name(run_on) if run_on.type == "cuda"
+                        else _cpu_name()),
+        "options": {"cudnn_benchmark": bool(getattr(est, "cudnn_benchmark", False)),
+                    "amp": amp, "compile": bool(getattr(est, "compile", False))},
+        "phases": found["phases"],
+        "max_memory_allocated_mb": found["max_memory_allocated_mb"],
+        "roofline": roof,
+    }
+
+
+def _cpu_name() -> str:
+    from learnbench.harness.environment import cpu_model
+
+    return str(cpu_model() or "cpu")
 
 
 def _flops_per_sample(est: Any) -> int | None:
