@@ -279,3 +279,33 @@ def test_reference_cpu_report_builds(tmp_path: Path) -> None:
                    if (r["Dataset"], r["Learner"]) == (first["dataset_label"], first["label"]))
         assert row["FLOPs/sample"] == f"{round(g['flops_per_sample'].median()):,}"
         assert (out / "model_cost.tex").exists()
+
+
+def test_cpu_profile_without_peaks_or_flops(tmp_path: Path) -> None:
+    """A CPU profile: no table peak, no GPU memory, one phase without a FLOP count, an op class
+    the report does not know (counted as other): the section still renders, honestly."""
+    prof = _profile("mobilenet", None, None)
+    prof.update(device="cpu", device_name="Test CPU", max_memory_allocated_mb=None)
+    prof["phases"]["infer"]["achieved_tflops"] = None
+    prof["phases"]["train"]["time_by_class_ms"]["communication"] = 1.0
+    run = _write(tmp_path / "run", ("mobilenet",), profiles={"mobilenet": prof})
+    out = tmp_path / "out"
+    names = {p.name for p in build_report([run], out)}
+    assert {"time_by_class.png", "roofline_Test_CPU.png"} <= names
+    section = _md_section((out / "report.md").read_text(), "Where the time goes")
+    rows = {r["Phase"]: r for r in _rows(section)}
+    assert rows["infer"]["TFLOP/s"] == "–" and rows["infer"]["% peak"] == "n/a"
+    assert rows["train"]["max GPU mem [MB]"] == "–"
+    assert "Test CPU (float32): no table peak known" in section
+    from learnbench.reporting import profiles
+
+    prof_df = profiles.profiled(attach_details(load_runs(run), [run]))
+    ((_, train), _) = profiles.class_times(prof_df)
+    assert train["other"] == pytest.approx(8.0 * 0.05 + 1.0)
+    (dev,) = profiles.roofline_devices(prof_df)
+    assert dev.ceiling_tflops == 40.0 and dev.bandwidth_gbs == 2500.0
+    assert [m["phase"] for m in dev.models] == ["train"]
+    kinds = {k["kind"]: k["intensity"] for k in dev.kinds}
+    assert kinds == {"depthwise conv": 0.5, "pointwise conv": 16.0}
+    assert dev.attainable_tflops(0.5) == pytest.approx(0.5 * 2500 / 1e3)  # memory-bound
+    assert dev.attainable_tflops(1e6) == 40.0

@@ -190,6 +190,8 @@ def class_times(prof: pd.DataFrame) -> list[tuple[str, dict[str, float]]]:
             if not by_class:
                 continue
             values = {c: _num(by_class.get(c), 0.0) for c in OP_CLASSES}
+            values["other"] += sum(_num(v, 0.0) for c, v in by_class.items()
+                                   if c not in OP_CLASSES)  # a class this report lacks
             bars.append((f"{r['learner']}\n{r['dataset']}\n{phase}", values))
     return bars
 
@@ -199,7 +201,8 @@ def roofline_devices(prof: pd.DataFrame) -> list[RooflineDevice]:
     groups: dict[str, list[tuple[pd.Series, dict]]] = {}
     for _, r in prof.iterrows():
         roof = r["profile"].get("roofline")
-        if roof and _num(roof.get("measured_matmul_tflops")) > 0:
+        if (roof and _num(roof.get("measured_matmul_tflops")) > 0
+                and _num(roof.get("measured_bandwidth_gbs")) > 0):
             name = r["profile"].get("device_name") or r["profile"].get("device") or "?"
             groups.setdefault(str(name), []).append((r, roof))
     devices = []
