@@ -207,12 +207,12 @@ def plot_roofline(dev, path: Path) -> Path:
     labels = sorted({p["model"] for p in dev.models} | {k["model"] for k in dev.kinds})
     styles = learner_styles(labels)
     with mpl.style.context("default"):
-        fig = Figure(figsize=(7.5, 5.2), dpi=DPI, layout="constrained")
+        fig = Figure(figsize=(9.0, 5.2), dpi=DPI, layout="constrained")
         FigureCanvasAgg(fig)
         ax = fig.subplots()
         roof = np.minimum(dev.ceiling_tflops, grid * dev.bandwidth_gbs / 1e3) * 1e12
         ax.plot(grid, roof, color="black", lw=2, label="roof")
-        if dev.peak_tflops:
+        if dev.peak_tflops or dev.peak_bandwidth_gbs:
             measured = np.minimum(dev.measured_tflops, grid * dev.measured_bandwidth_gbs / 1e3)
             ax.plot(grid, measured * 1e12, color="black", lw=1, ls="--",
                     label="measured ceilings")
@@ -234,7 +234,7 @@ def plot_roofline(dev, path: Path) -> Path:
         ax.set_title(f"Roofline: {dev.device} ({dev.dtype})")
         ax.grid(True, which="both", alpha=0.3)
         handles = [Line2D([], [], color="black", lw=2, label="roof")]
-        if dev.peak_tflops:
+        if dev.peak_tflops or dev.peak_bandwidth_gbs:
             handles.append(Line2D([], [], color="black", lw=1, ls="--",
                                   label="measured ceilings"))
         handles += [
@@ -245,5 +245,5 @@ def plot_roofline(dev, path: Path) -> Path:
         ]
         handles += [Line2D([], [], ls="", marker="o", color=styles[m][0], label=m)
                     for m in labels]
-        ax.legend(handles=handles, fontsize=7, loc="lower right")
+        fig.legend(handles=handles, fontsize=7, loc="outside right upper")
         return _save(fig, path)

@@ -223,14 +223,14 @@ def roofline_devices(prof: pd.DataFrame) -> list[RooflineDevice]:
                 if flops > 0 and nbytes > 0:
                     kinds.append({"model": model, "kind": kind, "intensity": flops / nbytes,
                                   "flops": flops, "bytes": nbytes})
-        peaks = [x for x in roofs if x.get("peak_tflops")]
-        first_peak = peaks[0] if peaks else {}
+        peak = next((x for x in roofs if x.get("peak_tflops") or x.get("peak_bandwidth_gbs")),
+                    {})
         devices.append(
             RooflineDevice(
                 device=name,
-                peak_tflops=first_peak.get("peak_tflops"),
-                peak_bandwidth_gbs=first_peak.get("peak_bandwidth_gbs"),
-                peak_source=first_peak.get("peak_source"),
+                peak_tflops=peak.get("peak_tflops") or None,
+                peak_bandwidth_gbs=peak.get("peak_bandwidth_gbs") or None,
+                peak_source=peak.get("peak_source"),
                 measured_tflops=_median(x.get("measured_matmul_tflops") for x in roofs),
                 measured_bandwidth_gbs=_median(x.get("measured_bandwidth_gbs") for x in roofs),
                 dtype=str(roofs[0].get("dtype") or "?"),
@@ -247,11 +247,14 @@ def roofline_text(devices: list[RooflineDevice]) -> list[str]:
     for dev in devices:
         measured = (f"measured matmul {dev.measured_tflops:.3g} TFLOP/s, measured bandwidth "
                     f"{dev.measured_bandwidth_gbs:.3g} GB/s")
-        if dev.peak_tflops:
-            bw = (f"{dev.peak_bandwidth_gbs:.3g} GB/s" if dev.peak_bandwidth_gbs
-                  else f"measured {dev.measured_bandwidth_gbs:.3g} GB/s")
-            lines.append(f"{dev.device} ({dev.dtype}): roof from the table peak "
-                         f"{dev.peak_tflops:.3g} TFLOP/s and {bw} (source: "
+        if dev.peak_tflops or dev.peak_bandwidth_gbs:
+            compute = (f"the table peak {dev.peak_tflops:.3g} TFLOP/s" if dev.peak_tflops
+                       else f"the measured matmul {dev.measured_tflops:.3g} TFLOP/s (no table "
+                            f"peak for {dev.dtype})")
+            bw = (f"the table bandwidth {dev.peak_bandwidth_gbs:.3g} GB/s"
+                  if dev.peak_bandwidth_gbs
+                  else f"the measured bandwidth {dev.measured_bandwidth_gbs:.3g} GB/s")
+            lines.append(f"{dev.device} ({dev.dtype}): roof from {compute} and {bw} (source: "
                          f"{dev.peak_source or 'unstated'}); dashed: {measured}.")
         else:
             lines.append(f"{dev.device} ({dev.dtype}): no table peak known for this device; "
