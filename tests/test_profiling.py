@@ -14,7 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from learnbench.errors import LearnbenchError
 from learnbench.harness import roofline
-from learnbench.harness.profiling import OP_CLASSES, op_class, profile_steps
+from learnbench.harness.profiling import OP_CLASSES, flop_counter, op_class, profile_steps
 from learnbench.learners import make_learner
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -111,7 +111,8 @@ def test_profile_steps_on_cpu_returns_the_schema(digits_lenet, tmp_path: Path) -
         assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1 + 1e-3
         assert set(P["time_by_class_ms"]) == set(OP_CLASSES)
         assert P["time_by_class_ms"]["convolution"] > 0
-        # FLOPs are FlopCounterMode's count of one step
+        # FLOPs are FlopCounterMode's count of one step (LeNet has no grouped convs, so the
+        # fixed conv-backward formula agrees with torch's own)
         counter = FlopCounterMode(display=False)
         with counter:
             fns[phase].eager()
@@ -126,6 +127,19 @@ def test_profile_steps_on_cpu_returns_the_schema(digits_lenet, tmp_path: Path) -
     # a training step does three times the forward FLOPs (forward + two backward matmuls)
     per_row = {ph: P["flops_per_step"] / P["batch_size"] for ph, P in out["phases"].items()}
     assert per_row["train"] == pytest.approx(3 * per_row["infer"], rel=0.05)
+
+
+@pytest.mark.parametrize("groups", [1, 16])
+def test_training_flops_of_a_conv_are_three_times_its_forward(groups: int) -> None:
+    conv = nn.Conv2d(16, 16, 3, padding=1, groups=groups)
+    x = torch.randn(4, 16, 10, 10, requires_grad=True)
+    forward, step = FlopCounterMode(display=False), flop_counter()
+    with forward:
+        conv(x)
+    with step:
+        conv(x).sum().backward()
+    # torch's formula counts a grouped conv's weight gradient `groups` times too high
+    assert step.get_total_flops() == 3 * forward.get_total_flops()
 
 
 def test_profile_without_trace_dir_writes_none(digits_lenet) -> None:

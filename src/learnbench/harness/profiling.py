@@ -2,7 +2,8 @@
 
 :func:`profile_steps` takes step callables (``TorchClassifier.profiling_steps``) and, per
 phase, runs warm-up calls, an unprofiled timed loop (CUDA events on CUDA, ``perf_counter`` on
-CPU), then a ``torch.profiler`` window over the same number of steps. It returns step times
+CPU; half of its steps before and half after the profiler window), and a ``torch.profiler``
+window over the same number of steps. It returns step times
 (median, p95), the profiler's overhead, the top operators by self device time (self CUDA
 time of kernels on CUDA, self CPU time of operators on CPU) with their class
 (:func:`op_class`), time per class per step, FLOPs per step from ``FlopCounterMode`` and the
@@ -93,10 +94,35 @@ def _timed_steps(fn: Callable[[], None], n: int, device: torch.device) -> list[f
     return times
 
 
+def _conv_backward_flop(grad_out_shape: Any, x_shape: Any, w_shape: Any, _bias: Any,
+                        _stride: Any, _padding: Any, _dilation: Any, transposed: bool,
+                        _output_padding: Any, _groups: Any, output_mask: Any,
+                        out_shape: Any = None) -> int:
+    """FLOPs of ``aten.convolution_backward``: the forward conv's FLOPs once for the input
+    gradient and once for the weight gradient (as requested by ``output_mask``).
+
+    torch's own formula ignores ``groups`` for the weight gradient and so counts a depthwise
+    conv's backward ``groups`` times too high (MobileNet's training FLOPs came out 3x too
+    high); this one agrees with it for ``groups == 1``.
+    """
+    # forward FLOPs: 2 x outputs x (in-channels per group x kernel), w = (out, in/groups, *k);
+    # for a transposed conv the roles of input and output swap.
+    per_output = 2 * int(np.prod(w_shape[1:]))
+    forward = per_output * int(np.prod(x_shape if transposed else grad_out_shape))
+    return forward * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
+
+
+def flop_counter() -> FlopCounterMode:
+    """A silent ``FlopCounterMode`` with the grouped-convolution backward formula fixed."""
+    return FlopCounterMode(display=False, custom_mapping={
+        torch.ops.aten.convolution_backward: _conv_backward_flop})
+
+
 def count_step_flops(fn: Callable[[], None]) -> int | None:
     """FLOPs of one call of ``fn`` by ``FlopCounterMode`` (2 per multiply-add; matmuls and
-    convolutions only, forward and backward); None when the counter cannot run it."""
-    counter = FlopCounterMode(display=False)
+    convolutions only, forward and backward; see :func:`flop_counter`); None when the counter
+    cannot run it."""
+    counter = flop_counter()
     try:
         with counter:
             fn()
@@ -115,11 +141,12 @@ def _self_time_us(event: Any, device: torch.device) -> float:
 def _device_events(prof: Any, device: torch.device) -> list[Any]:
     """The profiler's averaged events that hold the device's time: CUDA kernels, memcpy and
     memset on CUDA (CPU operators would count their kernels twice); operators on CPU."""
-    events = list(prof.key_averages())
+    events = [e for e in prof.key_averages() if _self_time_us(e, device) > 0]
     if device.type == "cuda":
         cuda = torch.autograd.DeviceType.CUDA
-        events = [e for e in events if getattr(e, "device_type", None) == cuda]
-    return [e for e in events if _self_time_us(e, device) > 0]
+        kernels = [e for e in events if getattr(e, "device_type", None) == cuda]
+        events = kernels or events  # a torch that does not tag kernels: all device time
+    return events
 
 
 def _save_trace(prof: Any, trace_dir: Path, filename: str) -> Path:
@@ -146,14 +173,16 @@ def profile_phase(fn: Callable[[], None], device: torch.device, warmup: int = 3,
     for _ in range(warmup):
         fn()
     _sync(device)
-    unprofiled = _timed_steps(fn, steps, device)
-
+    # The unprofiled steps come half before and half after the profiled window, so that a
+    # drift in the machine's load (a shared host) biases the overhead ratio less.
+    unprofiled = _timed_steps(fn, (steps + 1) // 2, device)
     activities = [ProfilerActivity.CPU]
     if device.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
     with profile(activities=activities) as prof:
         profiled = _timed_steps(fn, steps, device)
     _sync(device)
+    unprofiled += _timed_steps(fn, steps // 2, device)
 
     events = _device_events(prof, device)
     total_us = sum(_self_time_us(e, device) for e in events)
