@@ -1,16 +1,18 @@
-"""asv benchmarks of the learners: classical fit time/peak memory/accuracy, LeNet-5 steps.
+"""asv benchmarks of the classical learners: fit time, peak memory and test accuracy.
 
 Like scikit-learn's ``asv_benchmarks``: data preparation in ``setup`` (not timed), then
 ``time_fit`` and ``peakmem_fit`` on the same fixed, seeded subsample, and the test accuracy
 as a ``track_`` benchmark so a change that trades accuracy for speed shows up too. The data
-is scikit-learn's bundled digits set, so these run without any dataset mirror.
+is scikit-learn's bundled digits set, so these run without any dataset mirror. Learners that
+take ``n_jobs`` get ``n_jobs=1`` (pinned threads, comparable figures on any machine). The torch
+models' steps are in ``bench_torch.py``, gcForest's stages in ``bench_gcforest.py``.
 
     asv run --python=same --quick --bench bench_learners
 """
 
 from __future__ import annotations
 
-N_TRAIN, SEED, BATCH = 1000, 0, 128
+N_TRAIN, SEED = 1000, 0
 
 
 def _digits_subsample():
@@ -25,7 +27,7 @@ def _digits_subsample():
 class ClassicalFit:
     """Fit of a classical learner on 1,000 digits (8x8) with the suite's default parameters."""
 
-    params = (["logreg", "random_forest", "xgboost", "knn"],)
+    params = (["logreg", "knn", "svm_rbf", "random_forest", "xgboost"],)
     param_names = ["learner"]
     timeout = 300
 
@@ -36,6 +38,8 @@ class ClassicalFit:
         self.estimator = make_learner(learner)
         if "random_state" in self.estimator.get_params():
             self.estimator.set_params(random_state=SEED)
+        if "n_jobs" in self.estimator.get_params():
+            self.estimator.set_params(n_jobs=1)
 
     def time_fit(self, learner: str) -> None:
         self.estimator.fit(self.X_train, self.y_train)
@@ -50,36 +54,3 @@ class ClassicalFit:
         return float((est.predict(self.X_test) == self.y_test).mean())
 
     track_test_accuracy.unit = "accuracy"
-
-
-class LeNet5Steps:
-    """One LeNet-5 training step (forward, backward, Adam) and one inference batch, CPU.
-
-    Random 28x28 tensors, batch 128: measures the model and PyTorch, not any dataset.
-    """
-
-    timeout = 120
-
-    def setup(self) -> None:
-        import torch
-
-        from learnbench.learners.lenet import LeNet5
-
-        torch.manual_seed(SEED)
-        self.model = LeNet5()
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
-        self.X = torch.rand(BATCH, 1, 28, 28)
-        self.y = torch.randint(0, 10, (BATCH,))
-        self.loss = torch.nn.functional.cross_entropy
-        self.no_grad = torch.no_grad
-
-    def time_train_step(self) -> None:
-        self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.loss(self.model(self.X), self.y).backward()
-        self.optimizer.step()
-
-    def time_inference_batch(self) -> None:
-        self.model.eval()
-        with self.no_grad():
-            self.model(self.X)
