@@ -286,10 +286,11 @@ _REGISTRY: dict[str, LearnerEntry] = {
     "bert_mlm": LearnerEntry(
         _lazy("BertMLMClassifier"),
         "deep",
-        "Small BERT (4 layers, hidden 256, 4 heads, FFN 1024, 256 tokens, 8,000-piece WordPiece "
-        "trained on the pretraining texts), masked-LM pretraining (15%) on the unlabelled + "
-        "training texts (AdamW lr=5e-4, batch 32, 1 epoch), then fine-tuned with a "
-        "classification head (AdamW lr=1e-4, batch 32, 2 epochs)",
+        "Small BERT (4 layers, hidden 256, 4 heads, FFN 1024, 256 tokens; BERT's uncased "
+        "WordPiece cut to the 8,000 pieces the pretraining texts use most), masked-LM "
+        "pretraining (15%) on the unlabelled + training texts (AdamW lr=5e-4, batch 32, "
+        "1 epoch), then fine-tuned with a classification head (AdamW lr=1e-4, batch 32, "
+        "2 epochs)",
         "Devlin, Chang, Lee & Toutanova, BERT: Pre-training of deep bidirectional transformers "
         "for language understanding, NAACL 2019; Turc, Chang, Lee & Toutanova, Well-read "
         "students learn better, arXiv:1908.08962, 2019; Wolf et al., Transformers, EMNLP 2020",
