@@ -240,3 +240,18 @@ def test_cuda_fit_is_seeded_and_loads_on_cpu(name):
     state = pickle.dumps(a)
     loaded = pickle.loads(state)
     np.testing.assert_allclose(loaded.predict_proba(X), a.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["cnn", "mobilenet", "mobilenet_standard"])
+def test_performance_options_reach_the_shared_trainer(name):
+    from learnbench.learners import make_learner
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((32, 64), dtype=np.float32), np.arange(32) % 2
+    params = {"epochs": 1, "input_shape": (1, 8, 8), "random_state": 0}
+    if name != "cnn":
+        params["width_mult"] = 0.25
+    est = make_learner(name, amp="bf16", cudnn_benchmark=True, **params).fit(X, y)
+    assert est.get_params()["amp"] == "bf16" and set(est.predict(X)) <= {0, 1}
+    with pytest.raises(LearnbenchError, match="amp"):
+        make_learner(name, amp="fp8", **params).fit(X, y)

@@ -81,6 +81,9 @@ class PlainCNNClassifier(ImageTorchClassifier):
         input_shape: tuple[int, ...] | None = None,
         predict_batch_size: int = 1024,
         verbose: bool = False,
+        cudnn_benchmark: bool = False,
+        amp: str | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__(
             epochs=epochs,
@@ -94,6 +97,9 @@ class PlainCNNClassifier(ImageTorchClassifier):
             input_shape=input_shape,
             predict_batch_size=predict_batch_size,
             verbose=verbose,
+            cudnn_benchmark=cudnn_benchmark,
+            amp=amp,
+            compile=compile,
         )
         self.widths = widths
 

@@ -150,6 +150,9 @@ class MobileNetClassifier(ImageTorchClassifier):
         input_shape: tuple[int, ...] | None = None,
         predict_batch_size: int = 1024,
         verbose: bool = False,
+        cudnn_benchmark: bool = False,
+        amp: str | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__(
             epochs=epochs,
@@ -163,6 +166,9 @@ class MobileNetClassifier(ImageTorchClassifier):
             input_shape=input_shape,
             predict_batch_size=predict_batch_size,
             verbose=verbose,
+            cudnn_benchmark=cudnn_benchmark,
+            amp=amp,
+            compile=compile,
         )
         self.width_mult = width_mult
         self.resolution_mult = resolution_mult
