@@ -14,7 +14,6 @@ import pytest
 from learnbench.learners.flops import mobilenet_cost_comparison
 from learnbench.records import load_runs, write_record
 from learnbench.reporting import build_report
-from learnbench.reporting.details import attach_details
 from learnbench.reporting.models import mobilenet_comparison
 
 SEEDS = (0, 1, 2)
@@ -182,7 +181,7 @@ def test_mobilenet_section_numbers_and_verdict(tmp_path: Path) -> None:
 
 def test_mobilenet_comparison_frame_and_unknown_shape(tmp_path: Path) -> None:
     run = _write(tmp_path / "run", ("mobilenet", "mobilenet_standard"), shape=False)
-    df = attach_details(load_runs(run), [run])
+    df = load_runs(run)
     comp = mobilenet_comparison(df)
     assert len(comp) == 1 and comp.loc[0, "agrees"] is None
     assert comp.loc[0, "counted_ratio"] == pytest.approx(
@@ -192,7 +191,7 @@ def test_mobilenet_comparison_frame_and_unknown_shape(tmp_path: Path) -> None:
     assert "analytic ratio unknown (input shape)" in md
     # Only one variant: no comparison.
     solo = _write(tmp_path / "solo", ("mobilenet",))
-    assert mobilenet_comparison(attach_details(load_runs(solo), [solo])).empty
+    assert mobilenet_comparison(load_runs(solo)).empty
 
 
 def test_sections_absent_without_data(tmp_path: Path) -> None:
@@ -299,7 +298,7 @@ def test_cpu_profile_without_peaks_or_flops(tmp_path: Path) -> None:
     assert "Test CPU (float32): no table peak known" in section
     from learnbench.reporting import profiles
 
-    prof_df = profiles.profiled(attach_details(load_runs(run), [run]))
+    prof_df = profiles.profiled(load_runs(run))
     ((_, train), _) = profiles.class_times(prof_df)
     assert train["other"] == pytest.approx(8.0 * 0.05 + 1.0)
     (dev,) = profiles.roofline_devices(prof_df)

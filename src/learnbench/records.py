@@ -136,7 +136,8 @@ def recorded_cells(run_dir: str | os.PathLike[str]) -> dict[str, str]:
 
 def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
     """One flat row: identity and config columns, metrics, environment, profile figures,
-    the ``profile`` and ``fit_report`` dicts of ``details`` (or None), learner extras."""
+    the ``profile``, ``fit_report`` and ``learner_params`` dicts of ``details`` (or None) and
+    its ``n_classes``, learner extras."""
     config = record.get("config", {})
     metrics = record.get("metrics") or {}
     env = record.get("environment") or {}
@@ -168,6 +169,9 @@ def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
     fit_report = details.get("fit_report")
     row["profile"] = profile
     row["fit_report"] = fit_report if isinstance(fit_report, dict) else None
+    learner_params = details.get("learner_params")
+    row["learner_params"] = learner_params if isinstance(learner_params, dict) and learner_params else None
+    row["n_classes"] = details.get("n_classes")
     for key, value in (metrics.get("extras") or {}).items():  # learner-specific figures
         row[f"extra_{key}"] = value
     return row
@@ -195,8 +199,9 @@ def load_runs(*run_dirs: str | os.PathLike[str]) -> pd.DataFrame:
     for run_dir in run_dirs:
         if not Path(run_dir).is_dir():
             raise RecordError(f"no such run directory: {run_dir}")
-        rows.extend(flatten_record(r) for r in iter_records(run_dir))
-    columns = list(flatten_record({}).keys())
+        # run_dir: where the record's relative paths (traces/...) resolve
+        rows.extend({**flatten_record(r), "run_dir": os.fspath(run_dir)} for r in iter_records(run_dir))
+    columns = [*flatten_record({}).keys(), "run_dir"]
     columns += sorted({key for row in rows for key in row if key not in columns})
     frame = pd.DataFrame(rows, columns=columns)
     for col in METRIC_COLUMNS + PROFILE_COLUMNS:

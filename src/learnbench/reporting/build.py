@@ -24,7 +24,6 @@ import learnbench
 from learnbench.errors import LearnbenchError
 from learnbench.records import load_runs
 from learnbench.reporting import models, plots, profiles, reproduction
-from learnbench.reporting.details import attach_details
 from learnbench.reporting.tables import (
     Display,
     datasets_table,
@@ -79,7 +78,7 @@ def build_report(
     run_dirs = [Path(p) for p in run_dirs]
     if not run_dirs:
         raise ReportError("no run directories given to build a report from")
-    raw = attach_details(load_runs(*run_dirs), run_dirs)
+    raw = load_runs(*run_dirs)
     if raw.empty:
         raise ReportError(
             "no result records (*.json) in " + ", ".join(str(p) for p in run_dirs)
