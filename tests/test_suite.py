@@ -104,13 +104,18 @@ def test_profile_is_off_by_default_and_keeps_cell_ids(tmp_path: Path) -> None:
 
 
 def test_profile_suite_default_and_learner_override(tmp_path: Path) -> None:
-    text = PROFILED + '\n[[learners]]\nname = "lenet5"\nprofile = { warmup = 1, trace = false }\n'
+    text = (PROFILED + '\n[[learners]]\nname = "lenet5"\nprofile = { warmup = 1, trace = false }\n'
+            + '\n[[learners]]\nname = "cnn"\n')
     cells = {c.learner: c for c in load_suite(write(tmp_path, text)).cells}
-    assert cells["knn"].profile == {"warmup": 3, "steps": 4, "trace": True}
-    assert cells["knn"].config["profile"] == cells["knn"].profile
+    # the suite-wide setting reaches deep learners only: classical cells keep their ids
+    assert cells["cnn"].profile == {"warmup": 3, "steps": 4, "trace": True}
+    assert cells["cnn"].config["profile"] == cells["cnn"].profile
+    assert cells["knn"].profile == {} and cells["knn"].cell_id == Cell(
+        "digits", "knn", "knn", {}, 0, "cpu").cell_id
     assert cells["logreg"].profile == {} and "profile" not in cells["logreg"].config
     assert cells["lenet5"].profile == {"warmup": 1, "steps": 4, "trace": False}
-    on = load_suite(write(tmp_path, MINIMAL.replace("seeds = [0, 1]", "profile = true"))).cells
+    # a learner's own profile key applies whatever its family
+    on = load_suite(write(tmp_path, MINIMAL.replace('name = "knn"', 'name = "knn"\nprofile = true'))).cells
     assert on[0].profile == {"warmup": 3, "steps": 10, "trace": True}
     assert on[0].cell_id != Cell("digits", "knn", "knn", {}, 0, "cpu").cell_id
 

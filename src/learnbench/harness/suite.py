@@ -132,7 +132,7 @@ def load_suite(name_or_path: str | os.PathLike[str]) -> Suite:
 
 def _expand(path: Path, data: dict[str, Any]) -> Suite:
     from learnbench.datasets import dataset_names
-    from learnbench.learners import learner_names
+    from learnbench.learners import learner_family, learner_names
 
     where = str(path)
     _only_keys(where, "top level", data, {"suite", "datasets", "learners"})
@@ -188,8 +188,10 @@ def _expand(path: Path, data: dict[str, Any]) -> Suite:
         l_device = _check_type(where, f"{key}.device", ln.get("device", device), str)
         l_timeout = float(_check_type(where, f"{key}.timeout", ln.get("timeout", timeout),
                                       (int, float)))
+        # A suite-wide profile applies to the deep (torch) learners, the ones it can profile,
+        # so classical cells keep their ids; a learner's own ``profile`` key always applies.
         l_profile = (_profile(where, f"{key}.profile", ln["profile"], profile)
-                     if "profile" in ln else profile)
+                     if "profile" in ln else profile if learner_family(name) == "deep" else {})
         for ds_name, ds_label, ds_params in ds_entries:
             if only and ds_name not in only and ds_label not in only:
                 continue

@@ -347,6 +347,11 @@ def make_learner(name: str, **params: Any) -> BaseEstimator:
     return estimator.set_params(**params)
 
 
+def learner_family(name: str) -> Family:
+    """``"deep"`` or ``"classical"``, without importing the learner's module."""
+    return _entry(name).family
+
+
 def learner_info(name: str) -> dict[str, Any]:
     """Facts for listings and reports: name, family, description, citation, estimator class."""
     entry = _entry(name)
@@ -372,8 +377,8 @@ def is_torch_learner(estimator: Any) -> bool:
     base = sys.modules.get(f"{__name__}.torch_base")  # not imported: no torch learner exists
     if base is not None and isinstance(estimator, base.TorchClassifier):
         return True
-    bert = sys.modules.get(f"{__name__}.bert")
-    return bert is not None and isinstance(estimator, bert._TextTransformerClassifier)
+    text = sys.modules.get(f"{__name__}.text_base")
+    return text is not None and isinstance(estimator, text._TextTransformerClassifier)
 
 
 def count_parameters(estimator: BaseEstimator) -> int | None:
