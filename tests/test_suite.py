@@ -143,3 +143,20 @@ def test_malformed_learner_profile_names_the_learner(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL.replace('name = "knn"', 'name = "knn"\nprofile = { steps = 0 }'))
     with pytest.raises(SuiteError, match=r"key 'learners\[0\]\.profile\.steps' must be at least 1"):
         load_suite(path)
+
+
+def test_dataset_learners_and_learner_latency(tmp_path: Path) -> None:
+    head = "seeds = [0]\nlatency = { batch1_samples = 3, bulk_batch_size = 64 }"
+    text = MINIMAL.replace("seeds = [0, 1]", head).replace('[[datasets]]\nname = "digits"', (
+        '[[datasets]]\nname = "digits"\n\n[[datasets]]\nname = "imdb"\nlabel = "imdb-text"\n'
+        'learners = ["knn"]\nparams = { representation = "text" }')).replace(
+        'name = "knn"', 'name = "knn"\nlatency = { bulk_batch_size = 8 }')
+    cells = load_suite(write(tmp_path, text)).cells
+    assert {(c.dataset_label, c.learner) for c in cells} == {
+        ("digits", "knn"), ("digits", "logreg"), ("imdb-text", "knn")}
+    knn, logreg = (next(c for c in cells if c.learner == n) for n in ("knn", "logreg"))
+    assert knn.latency["bulk_batch_size"] == 8 and knn.latency["batch1_samples"] == 3
+    assert logreg.latency["bulk_batch_size"] == 64
+    bad = text.replace('learners = ["knn"]', 'learners = ["knnn"]')
+    with pytest.raises(SuiteError, match=r"datasets\[1\].learners': \['knnn'\] not among"):
+        load_suite(write(tmp_path, bad))

@@ -23,8 +23,10 @@ SUITES_ENV = "LEARNBENCH_SUITES"
 DEFAULT_TIMEOUT_S = 1800.0
 
 _SUITE_KEYS = {"name", "description", "seeds", "device", "timeout", "threads", "latency", "profile"}
-_DATASET_KEYS = {"name", "label", "subsample_train", "subsample_test", "subsample_unlabelled", "params"}
-_LEARNER_KEYS = {"name", "label", "params", "datasets", "seeds", "device", "timeout", "profile"}
+_DATASET_KEYS = {"name", "label", "subsample_train", "subsample_test", "subsample_unlabelled", "params",
+                 "learners"}
+_LEARNER_KEYS = {"name", "label", "params", "datasets", "seeds", "device", "timeout", "profile",
+                 "latency"}
 _LATENCY_KEYS = {"batch1_samples", "bulk_batch_size", "bulk_batches"}
 _PROFILE_KEYS = {"warmup", "steps", "trace"}
 #: What ``profile = true`` (or a table that leaves keys out) means.
@@ -167,7 +169,10 @@ def _expand(path: Path, data: dict[str, Any]) -> Suite:
             if sub in ds:
                 params[sub] = _check_type(where, f"{key}.{sub}", ds[sub], int)
         label = _check_type(where, f"{key}.label", ds.get("label", name), str)
-        ds_entries.append((name, label, params))
+        # ``learners``: only these learners (names or labels) use this dataset entry, e.g.
+        # IMDB as raw text, which only the text models take.
+        users = _check_type(where, f"{key}.learners", ds.get("learners", []), list)
+        ds_entries.append((name, label, params, users))
 
     cells: list[Cell] = []
     for i, ln in enumerate(learners):
@@ -181,7 +186,7 @@ def _expand(path: Path, data: dict[str, Any]) -> Suite:
         params = _check_type(where, f"{key}.params", ln.get("params", {}), dict)
         label = _check_type(where, f"{key}.label", ln.get("label", name), str)
         only = _check_type(where, f"{key}.datasets", ln.get("datasets", []), list)
-        unknown = [d for d in only if d not in {x for n, lb, _ in ds_entries for x in (n, lb)}]
+        unknown = [d for d in only if d not in {x for n, lb, *_ in ds_entries for x in (n, lb)}]
         if unknown:
             raise SuiteError(f"{where}: key '{key}.datasets': {unknown} not among the suite's datasets")
         l_seeds = _seeds(where, f"{key}.seeds", ln["seeds"]) if "seeds" in ln else seeds
@@ -192,15 +197,27 @@ def _expand(path: Path, data: dict[str, Any]) -> Suite:
         # so classical cells keep their ids; a learner's own ``profile`` key always applies.
         l_profile = (_profile(where, f"{key}.profile", ln["profile"], profile)
                      if "profile" in ln else profile if learner_family(name) == "deep" else {})
-        for ds_name, ds_label, ds_params in ds_entries:
+        l_latency = dict(latency)
+        if "latency" in ln:
+            l_latency.update(_check_type(where, f"{key}.latency", ln["latency"], dict))
+            _only_keys(where, f"{key}.latency", ln["latency"], _LATENCY_KEYS)
+        for ds_name, ds_label, ds_params, users in ds_entries:
             if only and ds_name not in only and ds_label not in only:
+                continue
+            if users and name not in users and label not in users:
                 continue
             for seed in l_seeds:
                 cells.append(Cell(dataset=ds_name, learner=name, label=label, params=dict(params),
                                   seed=seed, device=l_device, dataset_params=dict(ds_params),
                                   dataset_label=ds_label,
-                                  threads=threads, latency=dict(latency), timeout=l_timeout,
+                                  threads=threads, latency=l_latency, timeout=l_timeout,
                                   profile=dict(l_profile)))
+    known = {x for ln in learners for x in (ln.get("name"), ln.get("label", ln.get("name")))}
+    for i, (_, _, _, users) in enumerate(ds_entries):
+        unknown = [u for u in users if u not in known]
+        if unknown:
+            raise SuiteError(f"{where}: key 'datasets[{i}].learners': {unknown} not among the "
+                             "suite's learners")
     ids = [c.cell_id for c in cells]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
