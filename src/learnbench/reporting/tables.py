@@ -73,16 +73,16 @@ def metric_summary(
 ) -> pd.DataFrame:
     """Per (dataset, learner): mean and sample std (ddof=1) of ``metric * scale`` over ok seeds.
 
-    Also ``n_ok`` (ok seeds with the metric), ``n_seeds`` (distinct seeds recorded for the
-    dataset by any learner: what was requested), ``n_timeout``/``n_error`` and ``status``
+    Also ``n_ok`` (ok seeds with the metric), ``n_seeds`` (distinct seeds recorded for that
+    dataset and learner, failed ones included: a suite may give a learner fewer seeds than
+    the others), ``n_timeout``/``n_error`` and ``status``
     ("ok", "partial", or the failure statuses when no seed gave a number).
     """
     d = prepare(df)
-    expected = d.groupby("col")["seed"].nunique()
     rows = []
     for (col, row), g in d.groupby(["col", "row"], sort=True):
         ok = g.loc[g["status"] == "ok", metric].dropna().to_numpy(dtype=float) * scale
-        n_ok, n_seeds = len(ok), int(expected[col])
+        n_ok, n_seeds = len(ok), int(g["seed"].nunique())
         fails = sorted({s for s in g["status"] if s in FAILED})
         status = "ok" if n_ok >= n_seeds else "partial"
         if n_ok == 0:
