@@ -94,3 +94,25 @@ def test_profile_and_fit_report_columns(tmp_path: Path) -> None:
     for col in records.PROFILE_COLUMNS:
         assert pd.isna(b[col]), col
         assert frame[col].dtype.kind == "f", col
+
+
+def test_git_state_dirty_for_code_edits_not_for_run_outputs(tmp_path) -> None:
+    import subprocess
+
+    from learnbench.harness.environment import git_state
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    (tmp_path / "results" / "ref").mkdir(parents=True)
+    (tmp_path / "results" / "ref" / "suite-ci.toml").write_text("a\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "init")
+    assert git_state(tmp_path)[1] is False
+    (tmp_path / "results" / "ref" / "suite-ci.toml").write_text("b\n")  # a run rewrote its copy
+    assert git_state(tmp_path)[1] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_state(tmp_path)[1] is True

@@ -14,6 +14,10 @@ _PACKAGES = {"torch": "torch", "torchvision": "torchvision", "sklearn": "scikit-
              "xgboost": "xgboost", "numpy": "numpy", "pandas": "pandas", "learnbench": "learnbench"}
 
 
+# Output directories a run writes into; changes there do not make the code "dirty".
+OUTPUT_DIRS = ("results", "reports")
+
+
 def git_state(cwd: str | os.PathLike[str] | None = None) -> tuple[str | None, bool | None]:
     """(commit sha, dirty flag) of the checkout at ``cwd``; (None, None) outside git."""
     def git(*args: str) -> str:
@@ -21,8 +25,11 @@ def git_state(cwd: str | os.PathLike[str] | None = None) -> tuple[str | None, bo
                               check=True, timeout=10).stdout.strip()
     try:
         commit = git("rev-parse", "HEAD")
-        # Untracked files (scratch runs, caches) do not make a checkout dirty; edits do.
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        # Untracked files (scratch runs, caches) do not make a checkout dirty; edits do, except
+        # under results/ and reports/: a run rewrites its own tracked files there (the suite
+        # copy in a committed run directory), which is output, not the code that ran.
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                         *(f":(top,exclude){d}" for d in OUTPUT_DIRS)))
     except (OSError, subprocess.SubprocessError):
         return None, None
     return commit, dirty
