@@ -62,7 +62,8 @@ def harness_throughput(n_train: int) -> float:
 
     config = {"dataset": "mnist", "dataset_params": {"subsample_train": n_train,
                                                      "subsample_test": 1000},
-              "learner": "lenet5", "params": {"epochs": EPOCHS, "batch_size": BATCH, "lr": LR},
+              "learner": "lenet5", "params": {"max_epochs": EPOCHS, "validation_fraction": 0.0,
+                                             "batch_size": BATCH, "lr": LR},
               "seed": SEED, "device": "cpu", "threads": THREADS,
               "latency": {"batch1_samples": 1, "bulk_batch_size": 256, "bulk_batches": 1}}
     return run_cell(config)["metrics"]["train_throughput"]

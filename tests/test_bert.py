@@ -37,9 +37,9 @@ Y = np.array(["pos"] * 12 + ["neg"] * 12)
 UNLABELLED = ["the plot of this movie", "actors and actresses in a film", "a story about love"] * 4
 
 TINY_BERT = dict(num_layers=1, hidden_size=32, num_heads=2, intermediate_size=64, max_length=24,
-                 vocab_size=150, max_pretrain_steps=4, pretrain_batch_size=8, epochs=3,
+                 vocab_size=150, max_pretrain_steps=4, pretrain_batch_size=8, max_epochs=3,
                  batch_size=8, lr=1e-3, device="cpu")
-TINY_FT = dict(max_length=24, epochs=1, batch_size=8, device="cpu")
+TINY_FT = dict(max_length=24, max_epochs=1, batch_size=8, device="cpu")
 NAMES = {"bert_mlm": TINY_BERT, "minilm_logreg": dict(max_length=24, device="cpu"),
          "minilm_finetune": TINY_FT}
 
@@ -145,8 +145,114 @@ def test_vocabulary_is_bert_uncased_cut_to_the_corpus_deterministically():
 
 @needs_minilm
 def test_bert_mlm_without_unlabelled_pretrains_on_train_texts():
-    est = make_learner("bert_mlm", random_state=0, **{**TINY_BERT, "epochs": 1}).fit(X, Y)
+    est = make_learner("bert_mlm", random_state=0, **{**TINY_BERT, "max_epochs": 1}).fit(X, Y)
     assert est.pretrain_["pretrain_texts"] == len(X)
+
+
+# -- the Trainer: phases, curves, budgets ----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["bert_mlm", "minilm_finetune"])
+def test_fine_tuned_learners_take_the_budget_params(name):
+    params = make_learner(name).get_params()
+    assert "epochs" not in params
+    assert {k: params[k] for k in ("max_seconds", "patience", "lr_schedule",
+                                   "validation_fraction")} == {
+        "max_seconds": None, "patience": None, "lr_schedule": "linear",
+        "validation_fraction": 0.1}
+    assert params["max_epochs"] == 2
+
+
+def test_bert_mlm_training_record_has_the_mlm_and_fine_tune_phases(fitted):
+    from learnbench.learners.trainer import STOP_REASONS
+
+    est = fitted("bert_mlm")
+    rec = est.training_record()
+    mlm, ft = rec["phases"]
+    assert [mlm["name"], ft["name"]] == ["mlm", "fine_tune"]
+    # 36 pretraining texts, 4 held out (10 %), 32 in batches of 8: the 4-step cap is one epoch
+    assert mlm["epochs_run"] == 1 and mlm["max_epochs"] == 1 and mlm["val_size"] == 4
+    assert mlm["samples"] == 32
+    assert ft["epochs_run"] == est.n_epochs_run_ == 3 and ft["max_epochs"] == 3
+    assert ft["val_size"] == rec["val_size"] == 2 and rec["val_fraction"] == 0.1  # 10 % of 24
+    assert ft["samples"] == 3 * 22 and est.fit_samples_ == 3 * 22
+    for phase in (mlm, ft):
+        assert phase["stop_reason"] in STOP_REASONS
+        curves = phase["curves"]
+        assert all(len(v) == phase["epochs_run"] for v in curves.values())
+        assert curves["epoch"] == list(range(1, phase["epochs_run"] + 1))
+        assert all(np.isfinite(curves["train_loss"])) and all(np.isfinite(curves["val_loss"]))
+    assert mlm["curves"]["val_accuracy"] == [None]
+    assert all(0 <= a <= 1 for a in ft["curves"]["val_accuracy"])
+    assert rec["stop_reason"] == ft["stop_reason"] == "epoch_budget"
+    assert rec["epochs_run"] == 4
+    assert est.mlm_loss_curve_ == mlm["curves"]["train_loss"]
+    assert est.loss_curve_ == ft["curves"]["train_loss"]
+    assert est.pretrain_["mlm_final_loss"] == est.mlm_loss_curve_[-1]
+
+
+@needs_minilm
+def test_minilm_finetune_record_and_frozen_logreg_has_none(fitted):
+    rec = fitted("minilm_finetune").training_record()
+    assert [p["name"] for p in rec["phases"]] == ["fine_tune"]
+    assert rec["val_size"] == 2 and rec["phases"][0]["epochs_run"] == 1
+    logreg = fitted("minilm_logreg")
+    assert logreg.training_record() == {} and logreg.training_log_ == []
+
+
+@needs_minilm
+def test_step_cap_truncates_the_last_mlm_epoch_and_refit_resets_the_log():
+    # 6 steps of 4 per epoch: two epochs, the second cut to 2 batches
+    est = make_learner("bert_mlm", random_state=0, **{**TINY_BERT, "max_pretrain_steps": 6,
+                                                      "pretrain_epochs": 3, "max_epochs": 1})
+    est.fit(X, Y, X_unlabelled=UNLABELLED)
+    mlm = est.training_log_[0]
+    assert mlm.name == "mlm" and mlm.epochs_run == 2 and mlm.samples == 32 + 16
+    assert est.pretrain_["mlm_steps"] == 6 and len(est.mlm_loss_curve_) == 2
+    est.fit(X, Y, X_unlabelled=UNLABELLED)
+    assert [p.name for p in est.training_log_] == ["mlm", "fine_tune"]
+
+
+@needs_minilm
+def test_no_validation_and_a_time_budget():
+    est = make_learner("bert_mlm", random_state=0, **{
+        **TINY_BERT, "validation_fraction": 0.0, "max_seconds": 1e-9, "pretrain_epochs": 3,
+        "max_pretrain_steps": None, "max_epochs": 5})
+    est.fit(X, Y, X_unlabelled=UNLABELLED)
+    mlm, ft = est.training_log_
+    assert mlm.val_size == ft.val_size == 0 and ft.curves["val_loss"] == [None]
+    assert est.pretrain_["pretrain_texts_seen"] == 36  # every text, one epoch
+    assert (mlm.stop_reason, ft.stop_reason) == ("time_budget", "time_budget")
+    assert mlm.epochs_run == ft.epochs_run == est.n_epochs_run_ == 1
+
+
+@needs_minilm
+def test_no_pretraining_steps_leaves_only_the_fine_tune_phase():
+    est = make_learner("bert_mlm", random_state=0, **{**TINY_BERT, "max_pretrain_steps": 0,
+                                                      "max_epochs": 1}).fit(X, Y)
+    assert [p.name for p in est.training_log_] == ["fine_tune"]
+    assert est.pretrain_["mlm_steps"] == 0 and est.mlm_loss_curve_ == []
+
+
+@pytest.mark.parametrize("bad", [{"patience": 0}, {"max_seconds": -1}, {"lr_schedule": "step"},
+                                 {"validation_fraction": 1.0}, {"max_epochs": 0}])
+def test_bad_budget_params_are_refused(bad):
+    with pytest.raises(LearnbenchError, match=next(iter(bad))):
+        make_learner("minilm_finetune", **{**TINY_FT, **bad}).fit(X, Y)
+
+
+def test_trainer_linear_schedule_runs_over_total_steps_when_given():
+    from learnbench.learners.trainer import Trainer
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = Trainer(torch.device("cpu"), max_epochs=3, lr=1.0, lr_schedule="linear",
+                    total_steps=5).make_scheduler(opt, steps_per_epoch=4)
+    lrs = []
+    for _ in range(5):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs[-1] == 0.0 and lrs == sorted(lrs, reverse=True)  # decayed to 0 at step 5, not 12
 
 
 # -- pickling, determinism ------------------------------------------------------------------
@@ -284,6 +390,7 @@ def test_bert_mlm_fine_tuning_learns_the_training_signal():
     # a tiny separable task that pretraining + fine-tuning really fits a signal (a frozen or
     # broken classifier stays at 0.5).
     _skip_without_package("bert_mlm")
-    est = fit("bert_mlm", epochs=30)
+    est = fit("bert_mlm", max_epochs=30)
     assert (est.predict(X) == Y).mean() == 1.0
-    assert fit("bert_mlm", epochs=1).predict(X).tolist() != est.predict(X).tolist()
+    assert fit("bert_mlm", max_epochs=1).predict(X).tolist() != est.predict(X).tolist()
+    assert est.n_epochs_run_ == 30 and len(est.training_record()["phases"][-1]["curves"]["epoch"]) == 30

@@ -58,7 +58,7 @@ def test_count_flops_restores_training_mode_and_leaves_bn_statistics():
 def test_estimator_flops_per_sample_of_lenet_matches_its_layers():
     rng = np.random.default_rng(0)
     X, y = rng.random((20, 784), dtype=np.float32), np.arange(20) % 10
-    est = make_learner("lenet5", epochs=1, device="cpu", random_state=0).fit(X, y)
+    est = make_learner("lenet5", max_epochs=1, device="cpu", random_state=0).fit(X, y)
     mult_adds = (
         6 * 1 * 25 * 28 * 28  # conv1, padding 2: 28x28 out
         + 16 * 6 * 25 * 10 * 10  # conv2 on 14x14 -> 10x10

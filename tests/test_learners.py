@@ -29,7 +29,7 @@ from learnbench.learners import (
 ALL = ["knn", "lenet5", "logreg", "random_forest", "svm_rbf", "xgboost"]
 # Small budgets so every learner fits the tiny data below in well under a second.
 FAST = {
-    "lenet5": {"epochs": 15, "batch_size": 16, "device": "cpu"},
+    "lenet5": {"max_epochs": 15, "batch_size": 16, "device": "cpu"},
     "random_forest": {"n_estimators": 20},
     "xgboost": {"n_estimators": 20},
 }
@@ -106,7 +106,7 @@ def test_unknown_learner_lists_valid_names():
 
 @pytest.mark.parametrize(
     ("name", "valid_example"),
-    [("knn", "n_neighbors"), ("xgboost", "max_depth"), ("lenet5", "epochs")],
+    [("knn", "n_neighbors"), ("xgboost", "max_depth"), ("lenet5", "max_epochs")],
 )
 def test_unknown_parameter_is_a_one_line_error(name, valid_example):
     with pytest.raises(LearnbenchError) as err:
@@ -127,7 +127,7 @@ def test_unknown_parameter_is_a_one_line_error(name, valid_example):
         ("random_forest", "n_estimators", 100),
         ("xgboost", "tree_method", "hist"),
         ("xgboost", "device", "cpu"),
-        ("lenet5", "epochs", 3),
+        ("lenet5", "max_epochs", 3),
         ("lenet5", "batch_size", 128),
         ("lenet5", "lr", 1e-3),
         ("lenet5", "optimizer", "adam"),
@@ -216,7 +216,7 @@ def mnist_like(n_per_class: int = 2) -> tuple[np.ndarray, np.ndarray]:
 
 def test_lenet5_parameter_count_matches_the_paper_geometry():
     X, y = mnist_like()
-    est = make_learner("lenet5", epochs=1, device="cpu", random_state=0).fit(X, y)
+    est = make_learner("lenet5", max_epochs=1, device="cpu", random_state=0).fit(X, y)
     conv1 = 6 * (1 * 5 * 5) + 6
     conv2 = 16 * (6 * 5 * 5) + 16
     fc1 = 16 * 5 * 5 * 120 + 120
@@ -274,22 +274,22 @@ def test_lenet5_rejects_tiny_images():
 def test_lenet5_input_shape_forms():
     X, y = bars(12, side=8)
     X3 = np.tile(X, 3)  # 3 x 64 = 192 features, not a square
-    assert LeNet5Classifier(epochs=1, input_shape=(8, 8)).fit(X, y).input_shape_ == (1, 8, 8)
-    est = LeNet5Classifier(epochs=1, input_shape=(3, 8, 8)).fit(X3, y)
+    assert LeNet5Classifier(max_epochs=1, input_shape=(8, 8)).fit(X, y).input_shape_ == (1, 8, 8)
+    est = LeNet5Classifier(max_epochs=1, input_shape=(3, 8, 8)).fit(X3, y)
     assert est.module_.features[0].in_channels == 3
     with pytest.raises(LearnbenchError, match=r"needs input_shape=\(C, H, W\).*\(192\)"):
-        LeNet5Classifier(epochs=1).fit(X3, y)
+        LeNet5Classifier(max_epochs=1).fit(X3, y)
     with pytest.raises(LearnbenchError, match="holds 49 values but X has 64 features"):
-        LeNet5Classifier(epochs=1, input_shape=(1, 7, 7)).fit(X, y)
+        LeNet5Classifier(max_epochs=1, input_shape=(1, 7, 7)).fit(X, y)
     with pytest.raises(LearnbenchError, match=r"must be \(C, H, W\) or \(H, W\)"):
-        LeNet5Classifier(epochs=1, input_shape=(64,)).fit(X, y)
+        LeNet5Classifier(max_epochs=1, input_shape=(64,)).fit(X, y)
 
 
 # -- TorchClassifier behaviour --------------------------------------------------------------
 
 
 def small_lenet(**params) -> LeNet5Classifier:
-    return LeNet5Classifier(**{"epochs": 2, "batch_size": 16, "device": "cpu", **params})
+    return LeNet5Classifier(**{"max_epochs": 2, "batch_size": 16, "device": "cpu", **params})
 
 
 def test_same_seed_gives_identical_fits_and_different_seed_differs():
@@ -314,7 +314,8 @@ def test_random_state_instance_is_accepted_and_reproducible():
 def test_fit_matches_a_plain_pytorch_loop():
     """The training loop is exactly: seed, build, per-epoch randperm, slice, step."""
     X, y = bars(50)
-    est = LinearTorch(epochs=3, batch_size=16, lr=0.01, device="cpu", random_state=5).fit(X, y)
+    est = LinearTorch(max_epochs=3, batch_size=16, lr=0.01, device="cpu", random_state=5,
+                      validation_fraction=0.0).fit(X, y)
 
     torch.manual_seed(5)
     shuffle = torch.Generator().manual_seed(5)
@@ -334,20 +335,20 @@ def test_fit_matches_a_plain_pytorch_loop():
 
 def test_fit_records_training_facts_and_loss_falls(capsys):
     X, y = bars(40)
-    est = small_lenet(epochs=6, random_state=0, verbose=True).fit(X, y)
+    est = small_lenet(max_epochs=6, random_state=0, verbose=True).fit(X, y)
     assert est.n_epochs_run_ == 6
-    assert est.fit_samples_ == 6 * 40
+    assert est.fit_samples_ == 6 * 36  # 4 of the 40 rows held out for validation
     assert len(est.loss_curve_) == 6
     assert est.loss_curve_[-1] < est.loss_curve_[0]
     assert est.device_ == torch.device("cpu")
     assert not est.module_.training
-    assert capsys.readouterr().out.count("loss") == 6
+    assert capsys.readouterr().out.count("epoch ") == 6
 
 
 def test_string_labels_round_trip():
     X, y = bars(60)
     names = np.array(["cat", "dog", "eel"])[y]
-    est = small_lenet(epochs=10, random_state=0).fit(X, names)
+    est = small_lenet(max_epochs=10, random_state=0).fit(X, names)
     assert list(est.classes_) == ["cat", "dog", "eel"]
     pred = est.predict(X)
     assert pred.dtype == names.dtype
@@ -356,7 +357,7 @@ def test_string_labels_round_trip():
 
 def test_sgd_optimizer_trains():
     X, y = bars(60)
-    est = small_lenet(optimizer="sgd", lr=0.05, epochs=10, random_state=0).fit(X, y)
+    est = small_lenet(optimizer="sgd", lr=0.05, max_epochs=10, random_state=0).fit(X, y)
     assert isinstance(est, LeNet5Classifier)
     assert np.mean(est.predict(X) == y) >= 0.9
 
@@ -364,8 +365,8 @@ def test_sgd_optimizer_trains():
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"optimizer": "rmsprop"}, "optimizer must be one of adam, sgd; got 'rmsprop'"),
-        ({"epochs": 0}, "epochs must be a positive integer; got 0"),
+        ({"optimizer": "rmsprop"}, "optimizer must be one of adam, adamw, sgd; got 'rmsprop'"),
+        ({"max_epochs": 0}, "max_epochs must be a positive integer; got 0"),
         ({"batch_size": 2.5}, "batch_size must be a positive integer"),
         ({"lr": 0.0}, "lr must be positive"),
         ({"device": "tpu"}, "device must be one of cpu, cuda, auto; got 'tpu'"),
@@ -402,7 +403,7 @@ def test_predict_checks_fitted_and_feature_count():
     X, y = bars(12)
     with pytest.raises(NotFittedError):
         small_lenet().predict(X)
-    est = small_lenet(epochs=1).fit(X, y)
+    est = small_lenet(max_epochs=1).fit(X, y)
     with pytest.raises(ValueError, match="features"):
         est.predict(X[:, :49])
 
@@ -430,7 +431,7 @@ def sklearn_checks(estimator) -> pytest.MarkDecorator:
     )
 
 
-@sklearn_checks(LinearTorch(epochs=20, lr=0.05, batch_size=32, device="cpu"))
+@sklearn_checks(LinearTorch(max_epochs=20, lr=0.05, batch_size=32, device="cpu"))
 def test_torch_classifier_passes_sklearn_estimator_checks(estimator, check):
     """The wrapper itself honours the whole scikit-learn contract."""
     check(estimator)
@@ -471,7 +472,7 @@ def _chain(exc: BaseException | None):
         exc = exc.__cause__ or exc.__context__
 
 
-@sklearn_checks(LeNet5Classifier(epochs=1, device="cpu"))
+@sklearn_checks(LeNet5Classifier(max_epochs=1, device="cpu"))
 def test_lenet5_sklearn_checks_pass_or_refuse_non_images(estimator, check):
     if _check_name(check) not in LENET_REFUSES:
         check(estimator)
@@ -490,8 +491,8 @@ def test_lenet5_sklearn_checks_pass_or_refuse_non_images(estimator, check):
 @needs_cuda
 def test_lenet5_on_cuda_is_seeded_and_pickles_to_the_same_predictions():
     X, y = bars(90)
-    a = small_lenet(device="cuda", random_state=0, epochs=10).fit(X, y)
-    b = small_lenet(device="cuda", random_state=0, epochs=10).fit(X, y)
+    a = small_lenet(device="cuda", random_state=0, max_epochs=10).fit(X, y)
+    b = small_lenet(device="cuda", random_state=0, max_epochs=10).fit(X, y)
     assert a.device_.type == "cuda"
     assert next(a.module_.parameters()).is_cuda
     assert a.loss_curve_ == b.loss_curve_

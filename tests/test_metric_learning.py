@@ -190,7 +190,7 @@ def bars(n: int, seed: int, side: int = 8) -> tuple[np.ndarray, np.ndarray]:
 
 
 SMALL = {"embedding_dim": 8, "hidden_sizes": (32,), "widths": (4, 8), "batch_size": 20,
-         "epochs": 15, "device": "cpu", "random_state": 0}
+         "max_epochs": 15, "device": "cpu", "random_state": 0}
 LEARNERS = {
     "siamese": lambda **kw: SiameseContrastiveClassifier(**{**SMALL, **kw}),
     "triplet": lambda **kw: TripletClassifier(**{**SMALL, "samples_per_class": 4, **kw}),
@@ -242,7 +242,8 @@ def test_learner_embeds_with_the_right_net_and_shape(fitted, case):
 def test_same_seed_same_predictions_other_seed_other_model(name):
     X, y = bars(60, seed=0)
     Xt, _ = bars(30, seed=1)
-    a, b, c = (LEARNERS[name](input_shape=(1, 8, 8), epochs=3, random_state=s).fit(X, y) for s in (0, 0, 1))
+    a, b, c = (LEARNERS[name](input_shape=(1, 8, 8), max_epochs=3, random_state=s).fit(X, y)
+               for s in (0, 0, 1))
     assert np.array_equal(a.transform(Xt), b.transform(Xt))
     assert np.array_equal(a.predict(Xt), b.predict(Xt))
     assert a.loss_curve_ == b.loss_curve_
@@ -274,7 +275,7 @@ def test_other_losses_and_miners_learn_too(name, params):
 def test_string_labels_come_back_as_given():
     X, y = blobs(60, seed=0)
     names = np.array(["ant", "bee", "cat"])[y]
-    est = LEARNERS["triplet"](epochs=5).fit(X, names)
+    est = LEARNERS["triplet"](max_epochs=5).fit(X, names)
     assert set(est.predict(X)) <= {"ant", "bee", "cat"}
     assert list(est.classes_) == ["ant", "bee", "cat"]
 

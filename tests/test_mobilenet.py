@@ -26,7 +26,7 @@ from learnbench.learners.mobilenet import COMPACT_PLAN
 
 NEW = ["cnn", "mobilenet", "mobilenet_standard"]
 # Small budgets: each fit of 60 28x28 images takes well under a second on one CPU core.
-TINY = {"epochs": 2, "batch_size": 32, "device": "cpu"}
+TINY = {"max_epochs": 2, "batch_size": 32, "device": "cpu"}
 
 
 def tiny_images(n: int = 60, n_classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -153,8 +153,8 @@ def test_registry_entries():
 @pytest.mark.parametrize(
     ("name", "defaults"),
     [
-        ("cnn", {"widths": (32, 64, 128), "epochs": 3, "batch_size": 128, "lr": 1e-3}),
-        ("mobilenet", {"width_mult": 1.0, "resolution_mult": 1.0, "separable": True, "epochs": 3}),
+        ("cnn", {"widths": (32, 64, 128), "max_epochs": 3, "batch_size": 128, "lr": 1e-3}),
+        ("mobilenet", {"width_mult": 1.0, "resolution_mult": 1.0, "separable": True, "max_epochs": 3}),
         ("mobilenet_standard", {"width_mult": 1.0, "separable": False, "optimizer": "adam"}),
     ],
 )
@@ -207,7 +207,7 @@ def test_pickle_round_trip_predicts_identically(name, fitted):
 def test_learners_take_an_orl_like_input_shape_and_multipliers():
     rng = np.random.default_rng(0)
     X, y = rng.random((8, 56 * 46), dtype=np.float32), np.arange(8) % 4
-    common = {"epochs": 1, "batch_size": 8, "device": "cpu", "input_shape": (56, 46)}
+    common = {"max_epochs": 1, "batch_size": 8, "device": "cpu", "input_shape": (56, 46)}
     est = MobileNetClassifier(width_mult=0.25, resolution_mult=0.5, **common).fit(X, y)
     assert est.input_shape_ == (1, 56, 46)
     assert est.module_.classifier.in_features == 128
@@ -219,11 +219,11 @@ def test_learners_take_an_orl_like_input_shape_and_multipliers():
 def test_input_shape_errors():
     X, y = tiny_images(n=6)
     with pytest.raises(LearnbenchError, match=r"must be \(C, H, W\) or \(H, W\)"):
-        MobileNetClassifier(epochs=1, input_shape=(784,)).fit(X, y)
+        MobileNetClassifier(max_epochs=1, input_shape=(784,)).fit(X, y)
     with pytest.raises(LearnbenchError, match=r"needs input_shape=\(C, H, W\)"):
-        PlainCNNClassifier(epochs=1).fit(X[:, :700], y)
+        PlainCNNClassifier(max_epochs=1).fit(X[:, :700], y)
     with pytest.raises(LearnbenchError, match="width_mult and resolution_mult must be positive"):
-        MobileNetClassifier(epochs=1, width_mult=0, device="cpu").fit(X, y)
+        MobileNetClassifier(max_epochs=1, width_mult=0, device="cpu").fit(X, y)
 
 
 @pytest.mark.cuda
@@ -248,7 +248,7 @@ def test_performance_options_reach_the_shared_trainer(name):
 
     rng = np.random.default_rng(0)
     X, y = rng.random((32, 64), dtype=np.float32), np.arange(32) % 2
-    params = {"epochs": 1, "input_shape": (1, 8, 8), "random_state": 0}
+    params = {"max_epochs": 1, "input_shape": (1, 8, 8), "random_state": 0}
     if name != "cnn":
         params["width_mult"] = 0.25
     est = make_learner(name, amp="bf16", cudnn_benchmark=True, **params).fit(X, y)

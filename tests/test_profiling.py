@@ -83,7 +83,7 @@ def digits_lenet():
     X, y = load_digits(return_X_y=True)
     X = (X[:300] / 16.0).astype(np.float32)
     y = y[:300]
-    est = make_learner("lenet5", epochs=1, batch_size=32, predict_batch_size=64, device="cpu",
+    est = make_learner("lenet5", max_epochs=1, batch_size=32, predict_batch_size=64, device="cpu",
                        random_state=0).fit(X, y)
     return est, X, y
 
@@ -162,18 +162,31 @@ def test_profiling_steps_leave_the_fitted_model_unchanged(digits_lenet) -> None:
     np.testing.assert_array_equal(before, est.predict_proba(X))
 
 
-def test_learners_that_train_differently_get_no_steps() -> None:
+def test_learners_with_their_own_loss_get_their_own_steps() -> None:
+    """The siamese net's step is its pair loss (two embeddings per anchor), not a softmax."""
+    import copy
+
     from sklearn.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)
-    est = make_learner("siamese_contrastive", epochs=1, device="cpu", random_state=0)
-    est.fit((X[:120] / 16).astype(np.float32), y[:120])
-    assert est.profiling_steps(X[:50], y[:50]) == {}
+    X = (X / 16).astype(np.float32)
+    est = make_learner("siamese_contrastive", max_epochs=1, device="cpu", random_state=0,
+                       input_shape=(1, 8, 8))
+    est.fit(X[:120], y[:120])
+    before = copy.deepcopy(est.module_.state_dict())
+    steps = est.profiling_steps(X[:50], y[:50])
+    assert set(steps) == {"train", "infer"}
+    trained = steps["train"].module
+    start = copy.deepcopy(trained.state_dict())
+    steps["train"]()
+    steps["infer"]()
+    assert any(not torch.equal(start[k], v) for k, v in trained.state_dict().items())
+    assert all(torch.equal(before[k], v) for k, v in est.module_.state_dict().items())
 
 
 def test_amp_bf16_fits_and_predicts_on_cpu(digits_lenet) -> None:
     _, X, y = digits_lenet
-    est = make_learner("lenet5", epochs=1, batch_size=32, device="cpu", random_state=0,
+    est = make_learner("lenet5", max_epochs=1, batch_size=32, device="cpu", random_state=0,
                        amp="bf16").fit(X, y)
     assert est.get_params()["amp"] == "bf16"
     proba = est.predict_proba(X)
@@ -192,7 +205,7 @@ def test_compile_fits_predicts_and_pickles(digits_lenet) -> None:
     if not hasattr(torch, "compile"):
         pytest.skip("torch.compile unavailable")
     _, X, y = digits_lenet
-    est = make_learner("lenet5", epochs=1, batch_size=64, device="cpu", random_state=0,
+    est = make_learner("lenet5", max_epochs=1, batch_size=64, device="cpu", random_state=0,
                        compile=True)
     try:
         est.fit(X[:128], y[:128])
@@ -209,8 +222,8 @@ def test_compile_fits_predicts_and_pickles(digits_lenet) -> None:
 
 def test_options_off_give_the_same_model_as_before(digits_lenet) -> None:
     _, X, y = digits_lenet
-    plain = make_learner("lenet5", epochs=1, batch_size=32, device="cpu", random_state=0)
-    explicit = make_learner("lenet5", epochs=1, batch_size=32, device="cpu", random_state=0,
+    plain = make_learner("lenet5", max_epochs=1, batch_size=32, device="cpu", random_state=0)
+    explicit = make_learner("lenet5", max_epochs=1, batch_size=32, device="cpu", random_state=0,
                             amp=None, compile=False, cudnn_benchmark=True)  # CPU: no effect
     np.testing.assert_array_equal(plain.fit(X, y).predict_proba(X),
                                   explicit.fit(X, y).predict_proba(X))
@@ -227,7 +240,7 @@ def test_options_off_give_the_same_model_as_before(digits_lenet) -> None:
 def test_invalid_options_are_one_line_errors(digits_lenet, params: dict, expected: str) -> None:
     _, X, y = digits_lenet
     with pytest.raises(LearnbenchError) as err:
-        make_learner("lenet5", epochs=1, device="cpu", **params).fit(X, y)
+        make_learner("lenet5", max_epochs=1, device="cpu", **params).fit(X, y)
     assert expected in str(err.value) and "\n" not in str(err.value)
 
 
@@ -291,7 +304,7 @@ def test_measured_roofs_on_cpu_are_positive_and_cached() -> None:
 @cuda
 def test_profile_steps_on_cuda(digits_lenet, tmp_path: Path) -> None:
     _, X, y = digits_lenet
-    est = make_learner("lenet5", epochs=1, batch_size=32, device="cuda", random_state=0,
+    est = make_learner("lenet5", max_epochs=1, batch_size=32, device="cuda", random_state=0,
                        cudnn_benchmark=True).fit(X, y)
     out = profile_steps(est.profiling_steps(X, y), "cuda", warmup=2, steps=3,
                         trace_dir=tmp_path / "traces", name="cell")
@@ -307,5 +320,5 @@ def test_profile_steps_on_cuda(digits_lenet, tmp_path: Path) -> None:
 @cuda
 def test_amp_bf16_on_cuda(digits_lenet) -> None:
     _, X, y = digits_lenet
-    est = make_learner("lenet5", epochs=1, device="cuda", random_state=0, amp="bf16").fit(X, y)
+    est = make_learner("lenet5", max_epochs=1, device="cuda", random_state=0, amp="bf16").fit(X, y)
     assert est.predict(X).shape == (len(X),)

@@ -93,7 +93,7 @@ def test_fits_and_predicts_with_the_right_shapes():
     assert est.transform(X).shape == (80, 8)
     assert isinstance(est.network_, PlainCNN) and est.network_.classifier.out_features == 4
     assert len(est.pretext_loss_curve_) == 2
-    assert est.n_epochs_run_ == 8 and est.fit_samples_ == 4 * 2 * 80
+    assert est.n_epochs_run_ == 2 and est.fit_samples_ == 4 * 2 * 72  # 8 of 80 held out
     assert isinstance(est.probe_, Pipeline)
     backbone = {id(p) for p in est.backbone_.parameters()}
     assert backbone == {id(p) for p in est.network_.features.parameters()}  # shared, not copied
@@ -119,7 +119,7 @@ def test_backbone_is_the_cnn_learners_net_without_its_head():
     X, y = corners()
     est = tiny(pretext_epochs=1).fit(X, y)
     extras = est.evaluation_extras(X, y)
-    cnn = make_learner("cnn", widths=(4, 8), epochs=1, device="cpu", random_state=0,
+    cnn = make_learner("cnn", widths=(4, 8), max_epochs=1, device="cpu", random_state=0,
                        input_shape=(1, 8, 8)).fit(X, y)
     head_flops = 2 * 8 * 2  # the cnn's linear head: 8 features -> 2 classes
     assert extras["backbone_flops_per_sample"] == estimator_flops_per_sample(cnn) - head_flops
@@ -144,7 +144,7 @@ def test_unlabelled_rows_join_the_pretext_task_only():
     X, y = corners()
     extra, _ = corners(40, seed=2)
     est = tiny().fit(X, y, X_unlabelled=extra)
-    assert est.fit_samples_ == 4 * 2 * 120
+    assert est.fit_samples_ == 4 * 2 * (72 + 40)  # 8 labelled rows held out for validation
     assert not np.array_equal(est.transform(X), tiny().fit(X, y).transform(X))
     with pytest.raises(LearnbenchError, match="X_unlabelled has 10 features but X has 64"):
         tiny().fit(X, y, X_unlabelled=extra[:, :10])
@@ -176,7 +176,9 @@ def test_harness_cell_on_digits():
               "latency": {"batch1_samples": 2, "bulk_batch_size": 50, "bulk_batches": 1}}
     metrics = run_cell(config)["metrics"]
     assert 0 <= metrics["accuracy"] <= 1 and metrics["n_train"] == 200
-    assert metrics["flops_per_sample"] is None  # the harness counts TorchClassifier modules only
+    extras = metrics["extras"]
+    assert metrics["flops_per_sample"] == (extras["backbone_flops_per_sample"]
+                                           + extras["probe_flops_per_sample"])
     assert metrics["extras"]["backbone_flops_per_sample"] > 0
 
 

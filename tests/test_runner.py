@@ -146,7 +146,7 @@ def test_unlabelled_rows_reach_fit_only_when_it_takes_them() -> None:
 @pytest.mark.slow
 def test_profiled_cell_records_profile_and_trace_beside_the_record(tmp_path: Path) -> None:
     text = SUITE.format(extra=(
-        '\n[[learners]]\nname = "lenet5"\nparams = { epochs = 1, batch_size = 64, '
+        '\n[[learners]]\nname = "lenet5"\nparams = { max_epochs = 1, batch_size = 64, '
         'predict_batch_size = 128 }\nprofile = { warmup = 1, steps = 2 }\n'
         '\n[[learners]]\nname = "logreg"\nprofile = true\n'
     )).replace("seeds = [0, 1]", "seeds = [0]")

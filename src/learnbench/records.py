@@ -72,7 +72,13 @@ PROFILE_COLUMNS = [
     "profiler_overhead_train",
     "max_memory_allocated_mb",
 ]
-DETAIL_DICT_COLUMNS = ["profile", "fit_report"]
+# Figures of a deep learner's training (``details["training"]``, written by the torch
+# Trainer): the main (last) phase's stop reason and best epoch, the epochs of all phases, the
+# validation set size and whether the main phase was still improving when its budget ended
+# (see :func:`learnbench.reporting.training.still_improving`). None/NaN for records without it.
+TRAINING_COLUMNS = ["stop_reason", "epochs_run", "best_epoch", "val_size", "undertrained"]
+TRAINING_NUMERIC_COLUMNS = ["epochs_run", "best_epoch", "val_size"]
+DETAIL_DICT_COLUMNS = ["profile", "fit_report", "training"]
 
 
 class RecordError(LearnbenchError):
@@ -135,9 +141,9 @@ def recorded_cells(run_dir: str | os.PathLike[str]) -> dict[str, str]:
 
 
 def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
-    """One flat row: identity and config columns, metrics, environment, profile figures,
-    the ``profile``, ``fit_report`` and ``learner_params`` dicts of ``details`` (or None) and
-    its ``n_classes``, learner extras."""
+    """One flat row: identity and config columns, metrics, environment, profile and training
+    figures, the ``profile``, ``fit_report``, ``training`` and ``learner_params`` dicts of
+    ``details`` (or None) and its ``n_classes``, learner extras."""
     config = record.get("config", {})
     metrics = record.get("metrics") or {}
     env = record.get("environment") or {}
@@ -166,9 +172,13 @@ def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
     details = record.get("details") or {}
     profile = details.get("profile") if isinstance(details.get("profile"), dict) else None
     row.update(_profile_figures(profile))
+    training = details.get("training")
+    training = training if isinstance(training, dict) and training else None
+    row.update(_training_figures(training))
     fit_report = details.get("fit_report")
     row["profile"] = profile
     row["fit_report"] = fit_report if isinstance(fit_report, dict) else None
+    row["training"] = training
     learner_params = details.get("learner_params")
     row["learner_params"] = learner_params if isinstance(learner_params, dict) and learner_params else None
     row["n_classes"] = details.get("n_classes")
@@ -193,6 +203,22 @@ def _profile_figures(profile: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def _training_figures(training: dict[str, Any] | None) -> dict[str, Any]:
+    """The :data:`TRAINING_COLUMNS` of one record's training dict (None where absent)."""
+    if training is None:
+        return dict.fromkeys(TRAINING_COLUMNS)
+    from learnbench.reporting.training import main_phase, still_improving  # (imports records)
+
+    main = main_phase(training)
+    return {
+        "stop_reason": training.get("stop_reason") or (main or {}).get("stop_reason"),
+        "epochs_run": training.get("epochs_run"),
+        "best_epoch": (main or {}).get("best_epoch"),
+        "val_size": training.get("val_size"),
+        "undertrained": still_improving(main) if main is not None else None,
+    }
+
+
 def load_runs(*run_dirs: str | os.PathLike[str]) -> pd.DataFrame:
     """All records of the given run directories as one DataFrame (one row per cell)."""
     rows = []
@@ -204,8 +230,10 @@ def load_runs(*run_dirs: str | os.PathLike[str]) -> pd.DataFrame:
     columns = [*flatten_record({}).keys(), "run_dir"]
     columns += sorted({key for row in rows for key in row if key not in columns})
     frame = pd.DataFrame(rows, columns=columns)
-    for col in METRIC_COLUMNS + PROFILE_COLUMNS:
+    for col in METRIC_COLUMNS + PROFILE_COLUMNS + TRAINING_NUMERIC_COLUMNS:
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    frame["undertrained"] = pd.Series([row["undertrained"] for row in rows], index=frame.index,
+                                      dtype=object)
     for col in DETAIL_DICT_COLUMNS:
         frame[col] = pd.Series([row[col] for row in rows], index=frame.index, dtype=object)
     return frame

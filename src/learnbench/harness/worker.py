@@ -102,13 +102,16 @@ def run_cell(config: dict[str, Any]) -> dict[str, Any]:
     bulk = measure.latency(est.predict, X_test, lat.get("bulk_batch_size", 1024),
                            lat.get("bulk_batches", 5), device)
     epochs = getattr(est, "n_epochs_run_", None) or 1
+    # samples processed by training: the Trainer's count for torch learners (the validation
+    # rows held out, unlabelled rows and rotations included), one pass otherwise
+    fit_samples = getattr(est, "fit_samples_", None) or len(y_train) * epochs
     metrics = {
         "accuracy": float(accuracy_score(y_test, y_pred)),
         "f1_macro": float(f1_score(y_test, y_pred, average="macro")),
         "fit_seconds": fit_s,
         "predict_seconds": predict_s,
         # samples/s over all passes through the data (epochs for iterative torch learners)
-        "train_throughput": len(y_train) * epochs / fit_s,
+        "train_throughput": fit_samples / fit_s,
         "infer_b1_throughput": b1["throughput"],
         "infer_b1_p50_ms": b1["p50_ms"],
         "infer_b1_p95_ms": b1["p95_ms"],
@@ -139,6 +142,9 @@ def run_cell(config: dict[str, Any]) -> dict[str, Any]:
         # other work shared the cores (load above the cell's threads) can be flagged later.
         "host_load_1m": [load_before, _load_1m()],
     }
+    training = _training_record(est, metrics["flops_per_sample"])
+    if training:
+        details["training"] = training
     fitted = _fit_report(est)
     if fitted:
         details["fit_report"] = fitted
@@ -208,6 +214,23 @@ def _flops_per_sample(est: Any) -> int | None:
     from learnbench.learners.flops import estimator_flops_per_sample
 
     return estimator_flops_per_sample(est)
+
+
+def _training_record(est: Any, flops_per_sample: int | None) -> dict[str, Any]:
+    """The Trainer's phases and curves (``training_record()``), with cumulative training FLOPs
+    per epoch estimated as 3 x forward FLOPs per sample x samples (forward + backward, the
+    usual approximation) for phases that train the prediction network."""
+    record_of = getattr(est, "training_record", None)
+    training = record_of() if callable(record_of) else {}
+    if training and flops_per_sample:
+        for phase in training["phases"]:
+            if phase["name"] in FLOP_COUNTED_PHASES:
+                phase["curves"]["flops"] = [3 * flops_per_sample * n for n in phase["curves"]["samples"]]
+    return training if _jsonable(training) else {}
+
+
+# Phases whose network is the one ``flops_per_sample`` counts (pretext phases train other heads).
+FLOP_COUNTED_PHASES = ("train", "fine_tune")
 
 
 # Fitted attributes a learner may set to explain its fit (gcForest: seconds and peak MB of the

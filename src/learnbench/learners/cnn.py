@@ -60,7 +60,7 @@ class PlainCNN(nn.Module):
 
 
 class PlainCNNClassifier(ImageTorchClassifier):
-    """:class:`PlainCNN` trained with Adam (lr 1e-3), batch 128, 3 epochs by default.
+    """:class:`PlainCNN` trained with Adam (lr 1e-3), batch 128, at most 3 epochs by default.
 
     ``widths``: output channels of each conv block (the number of blocks is its length).
     The other parameters are those of :class:`TorchClassifier`; ``input_shape`` as in
@@ -70,7 +70,7 @@ class PlainCNNClassifier(ImageTorchClassifier):
     def __init__(
         self,
         widths: tuple[int, ...] = (32, 64, 128),
-        epochs: int = 3,
+        max_epochs: int = 3,
         batch_size: int = 128,
         lr: float = 1e-3,
         optimizer: str = "adam",
@@ -84,9 +84,13 @@ class PlainCNNClassifier(ImageTorchClassifier):
         cudnn_benchmark: bool = False,
         amp: str | None = None,
         compile: bool = False,
+        max_seconds: float | None = None,
+        patience: int | None = None,
+        lr_schedule: str | None = None,
+        validation_fraction: float = 0.1,
     ) -> None:
         super().__init__(
-            epochs=epochs,
+            max_epochs=max_epochs,
             batch_size=batch_size,
             lr=lr,
             optimizer=optimizer,
@@ -100,6 +104,10 @@ class PlainCNNClassifier(ImageTorchClassifier):
             cudnn_benchmark=cudnn_benchmark,
             amp=amp,
             compile=compile,
+            max_seconds=max_seconds,
+            patience=patience,
+            lr_schedule=lr_schedule,
+            validation_fraction=validation_fraction,
         )
         self.widths = widths
 

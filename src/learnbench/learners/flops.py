@@ -13,12 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from learnbench.learners.mobilenet import MobileNetV1
-from learnbench.learners.torch_base import TorchClassifier
 
 
 def count_flops(module: nn.Module, input_shape: Sequence[int], batch_size: int = 1) -> int:
@@ -51,20 +49,17 @@ def count_mult_adds(module: nn.Module, input_shape: Sequence[int], batch_size: i
 
 
 def estimator_flops_per_sample(est: Any) -> int | None:
-    """Forward FLOPs per sample of a fitted ``TorchClassifier``'s module; None for other learners.
+    """Forward FLOPs per sample of a fitted torch learner; None for other learners.
 
-    A learner with its own ``flops_per_sample()`` method (the BERT learners: one sequence at
-    ``max_length``) answers for itself. The harness records this as ``flops_per_sample`` (2
+    Every ``TorchLearner`` has ``flops_per_sample()`` (the prediction modules on one sample;
+    the BERT learners: one sequence at ``max_length``). The harness records this as ``flops_per_sample`` (2
     FLOPs per multiply-add, convs and matrix products only). Raises ``NotFittedError`` for an
     unfitted torch learner.
     """
     own = getattr(est, "flops_per_sample", None)
     if callable(own):
         return int(own())
-    if not isinstance(est, TorchClassifier):
-        return None
-    check_is_fitted(est, "module_")
-    return count_flops(est.module_, est.input_shape_)
+    return None
 
 
 def separable_cost_ratio(n_out: int, kernel: int = 3) -> float:

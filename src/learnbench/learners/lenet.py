@@ -66,7 +66,7 @@ class LeNet5(nn.Module):
 
 
 class LeNet5Classifier(ImageTorchClassifier):
-    """LeNet-5 trained with Adam (lr 1e-3), batch 128, 3 epochs by default.
+    """LeNet-5 trained with Adam (lr 1e-3), batch 128, at most 3 epochs by default.
 
     ``input_shape`` is ``(C, H, W)`` (pass ``Dataset.image_shape``) or ``(H, W)``. When it is
     None, the features must form a square single-channel image (784 -> 1x28x28); otherwise

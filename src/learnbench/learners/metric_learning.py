@@ -33,7 +33,6 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
@@ -41,12 +40,7 @@ from learnbench.errors import LearnbenchError
 from learnbench.learners.cnn import PlainCNN
 from learnbench.learners.losses import CONTRASTIVE_VARIANTS, contrastive_loss, triplet_loss
 from learnbench.learners.mining import batch_hard_triplets, random_triplets, semi_hard_negatives
-from learnbench.learners.torch_base import (
-    TorchClassifier,
-    _deterministic_cudnn,
-    _torch_seed,
-    resolve_device,
-)
+from learnbench.learners.torch_base import ProfileParts, TorchClassifier, torch_seed
 
 MINING = ("batch_hard", "semi_hard", "random")
 
@@ -148,6 +142,10 @@ def class_balanced_batches(
 # -- the learners -----------------------------------------------------------------------------
 
 
+def _with_count(loss: Tensor | None, n: int) -> tuple[Tensor, int] | None:
+    return None if loss is None else (loss, n)
+
+
 def _positive_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
 
@@ -181,7 +179,7 @@ class MetricLearningClassifier(TorchClassifier):
         margin: float = 1.0,
         n_neighbors: int = 1,
         verification_pairs: int = 100_000,
-        epochs: int = 10,
+        max_epochs: int = 10,
         batch_size: int = 64,
         lr: float = 1e-3,
         optimizer: str = "adam",
@@ -192,9 +190,13 @@ class MetricLearningClassifier(TorchClassifier):
         input_shape: tuple[int, ...] | None = None,
         predict_batch_size: int = 1024,
         verbose: bool = False,
+        max_seconds: float | None = None,
+        patience: int | None = None,
+        lr_schedule: str | None = None,
+        validation_fraction: float = 0.1,
     ) -> None:
         super().__init__(
-            epochs=epochs,
+            max_epochs=max_epochs,
             batch_size=batch_size,
             lr=lr,
             optimizer=optimizer,
@@ -205,6 +207,10 @@ class MetricLearningClassifier(TorchClassifier):
             input_shape=input_shape,
             predict_batch_size=predict_batch_size,
             verbose=verbose,
+            max_seconds=max_seconds,
+            patience=patience,
+            lr_schedule=lr_schedule,
+            validation_fraction=validation_fraction,
         )
         self.embedding_dim = embedding_dim
         self.widths = widths
@@ -268,50 +274,72 @@ class MetricLearningClassifier(TorchClassifier):
     # -- fitting ----------------------------------------------------------------------------
 
     def fit(self, X: Any, y: Any) -> MetricLearningClassifier:
-        """Train a fresh embedding net on ``X`` and ``y``, then fit k-NN on its embeddings."""
-        self._check_params()
-        X, y = self._validate_data(X, y, dtype=np.float32)
-        check_classification_targets(y)
-        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        """Train a fresh embedding net on ``X`` and ``y``, then fit k-NN on its embeddings.
+
+        The validation curve is the k-NN accuracy of the held-out rows' embeddings against
+        the training rows' (early stopping monitors it: a pair or triplet loss on a few
+        held-out rows per class is too noisy to stop on).
+        """
+        X, y_idx, seed = self._prepare_fit(X, y)
         if len(self.classes_) < 2:
             raise LearnbenchError(f"{type(self).__name__} needs at least two classes")
-        self.input_shape_ = self._resolve_input_shape(X.shape[1])
-        self.device_ = resolve_device(self.device)
-        seed = _torch_seed(self.random_state)
-        seeded_cuda = self.random_state is not None and self.device_.type == "cuda"
-
-        with _deterministic_cudnn(seeded_cuda):
-            torch.manual_seed(seed)  # weight initialisation
-            generator = torch.Generator().manual_seed(seed)  # batches, pairs, random mining
+        tr, va = self._split(y_idx, seed)
+        y_tr = y_idx[tr]
+        with self._seeded(seed) as generator:  # batches, pairs, random mining
             module = self._build_module(self.input_shape_, len(self.classes_)).to(self.device_)
-            opt = self._make_optimizer(module)
-            Xt = torch.from_numpy(X).to(self.device_).reshape(len(X), *self.input_shape_)
-            yt = torch.from_numpy(y_idx.astype(np.int64)).to(self.device_)
-            state = self._prepare(y_idx)
-            self.loss_curve_: list[float] = []
-            module.train()
-            for epoch in range(self.epochs):
-                total = torch.zeros((), device=self.device_)  # summed on device: no per-batch sync
-                counted = 0
-                for idx in self._epoch_batches(y_idx, state, generator):
-                    loss = self._batch_loss(module, Xt, yt, idx, state, generator)
-                    if loss is None:
-                        continue
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total += loss.detach() * len(idx)
-                    counted += len(idx)
-                self.loss_curve_.append(total.item() / max(counted, 1))
-                if self.verbose:
-                    print(f"epoch {epoch + 1}/{self.epochs}: loss {self.loss_curve_[-1]:.4f}")
-        module.eval()
+            Xt, yt = self._tensors(X[tr], y_tr)
+            state = self._prepare(y_tr)
+            validate = None
+            if len(va):
+                Xv, yv = self._tensors(X[va], y_idx[va])
+                validate = self._knn_validator(Xt, y_tr, Xv, yv)
+            phase = self._log(self._trainer("train", self.max_epochs, self.lr,
+                                            monitor="accuracy").fit(
+                module,
+                lambda: self._epoch_batches(y_tr, state, generator),
+                lambda forward, idx: _with_count(
+                    self._batch_loss(forward, Xt, yt, idx, state, generator), len(idx)),
+                validate, val_size=len(va),
+            ))
         self.module_ = module
-        self.n_epochs_run_ = self.epochs
-        self.fit_samples_ = self.epochs * len(X)
-        n_neighbors = min(self.n_neighbors, len(X))
-        self.knn_ = KNeighborsClassifier(n_neighbors=n_neighbors).fit(self.transform(X), y_idx)
+        self.loss_curve_ = list(phase.curves["train_loss"])
+        self.n_epochs_run_ = phase.epochs_run
+        self.fit_samples_ = phase.samples
+        n_neighbors = min(self.n_neighbors, len(tr))
+        self.knn_ = KNeighborsClassifier(n_neighbors=n_neighbors).fit(self.transform(X[tr]), y_tr)
         return self
+
+    def _knn_validator(self, Xt: Tensor, y_tr: np.ndarray, Xv: Tensor, yv: Tensor) -> Any:
+        """k-NN accuracy of the validation embeddings against the training embeddings."""
+        k = min(self.n_neighbors, len(y_tr))
+
+        def embed(forward: Any, X: Tensor) -> np.ndarray:
+            parts = [forward(X[i : i + self.predict_batch_size]).float().cpu()
+                     for i in range(0, len(X), self.predict_batch_size)]
+            return torch.cat(parts).numpy()
+
+        def validate(forward: Any) -> dict[str, float | None]:
+            knn = KNeighborsClassifier(n_neighbors=k).fit(embed(forward, Xt), y_tr)
+            pred = knn.predict(embed(forward, Xv))
+            return {"loss": None, "accuracy": float((pred == yv.cpu().numpy()).mean())}
+
+        return validate
+
+    def _profile_parts(self, X: Any, y: Any, n_train: int, n_infer: int) -> ProfileParts:
+        X = self._validate_data(X, dtype=np.float32, reset=False)
+        y_idx = np.clip(np.searchsorted(self.classes_, np.asarray(y)), 0, len(self.classes_) - 1)
+        generator = torch.Generator().manual_seed(torch_seed(self.random_state))
+        state = self._prepare(y_idx)
+        idx = self._epoch_batches(y_idx, state, generator)[0][:n_train]
+        Xt, yt = self._tensors(X, y_idx)
+        Xi = Xt[:n_infer]
+        return ProfileParts(
+            train_module=self.module_,
+            batch_loss=lambda forward, b: _with_count(
+                self._batch_loss(forward, Xt, yt, b, state, generator), len(b)),
+            batch=idx, train_input=Xt[idx.to(self.device_)],
+            infer_module=self.module_, infer=lambda forward: forward(Xi), infer_input=Xi,
+        )
 
     # -- inference --------------------------------------------------------------------------
 
@@ -347,7 +375,7 @@ class MetricLearningClassifier(TorchClassifier):
         if n * (n - 1) // 2 <= self.verification_pairs:
             i, j = np.triu_indices(n, k=1)
         else:
-            rng = np.random.default_rng(_torch_seed(self.random_state))
+            rng = np.random.default_rng(torch_seed(self.random_state))
             i = rng.integers(0, n, self.verification_pairs)
             j = rng.integers(0, n - 1, self.verification_pairs)
             j = j + (j >= i)  # a different sample
@@ -386,7 +414,7 @@ class SiameseContrastiveClassifier(MetricLearningClassifier):
         normalize: bool = True,
         n_neighbors: int = 1,
         verification_pairs: int = 100_000,
-        epochs: int = 10,
+        max_epochs: int = 10,
         batch_size: int = 64,
         lr: float = 1e-3,
         optimizer: str = "adam",
@@ -397,6 +425,10 @@ class SiameseContrastiveClassifier(MetricLearningClassifier):
         input_shape: tuple[int, ...] | None = None,
         predict_batch_size: int = 1024,
         verbose: bool = False,
+        max_seconds: float | None = None,
+        patience: int | None = None,
+        lr_schedule: str | None = None,
+        validation_fraction: float = 0.1,
     ) -> None:
         super().__init__(
             embedding_dim=embedding_dim,
@@ -406,7 +438,7 @@ class SiameseContrastiveClassifier(MetricLearningClassifier):
             margin=margin,
             n_neighbors=n_neighbors,
             verification_pairs=verification_pairs,
-            epochs=epochs,
+            max_epochs=max_epochs,
             batch_size=batch_size,
             lr=lr,
             optimizer=optimizer,
@@ -417,6 +449,10 @@ class SiameseContrastiveClassifier(MetricLearningClassifier):
             input_shape=input_shape,
             predict_batch_size=predict_batch_size,
             verbose=verbose,
+            max_seconds=max_seconds,
+            patience=patience,
+            lr_schedule=lr_schedule,
+            validation_fraction=validation_fraction,
         )
         self.loss_variant = loss_variant
 
@@ -469,7 +505,7 @@ class TripletClassifier(MetricLearningClassifier):
         normalize: bool = True,
         n_neighbors: int = 1,
         verification_pairs: int = 100_000,
-        epochs: int = 10,
+        max_epochs: int = 10,
         batch_size: int = 64,
         lr: float = 1e-3,
         optimizer: str = "adam",
@@ -480,6 +516,10 @@ class TripletClassifier(MetricLearningClassifier):
         input_shape: tuple[int, ...] | None = None,
         predict_batch_size: int = 1024,
         verbose: bool = False,
+        max_seconds: float | None = None,
+        patience: int | None = None,
+        lr_schedule: str | None = None,
+        validation_fraction: float = 0.1,
     ) -> None:
         super().__init__(
             embedding_dim=embedding_dim,
@@ -489,7 +529,7 @@ class TripletClassifier(MetricLearningClassifier):
             margin=margin,
             n_neighbors=n_neighbors,
             verification_pairs=verification_pairs,
-            epochs=epochs,
+            max_epochs=max_epochs,
             batch_size=batch_size,
             lr=lr,
             optimizer=optimizer,
@@ -500,6 +540,10 @@ class TripletClassifier(MetricLearningClassifier):
             input_shape=input_shape,
             predict_batch_size=predict_batch_size,
             verbose=verbose,
+            max_seconds=max_seconds,
+            patience=patience,
+            lr_schedule=lr_schedule,
+            validation_fraction=validation_fraction,
         )
         self.mining = mining
         self.samples_per_class = samples_per_class

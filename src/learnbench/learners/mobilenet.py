@@ -126,7 +126,7 @@ class MobileNetV1(nn.Module):
 
 
 class MobileNetClassifier(ImageTorchClassifier):
-    """:class:`MobileNetV1` trained with Adam (lr 1e-3), batch 128, 3 epochs by default.
+    """:class:`MobileNetV1` trained with Adam (lr 1e-3), batch 128, at most 3 epochs by default.
 
     ``width_mult`` (alpha, Sec. 3.3), ``resolution_mult`` (rho, Sec. 3.4) and ``separable``
     (False: the standard-conv control, registry name ``mobilenet_standard``) shape the net;
@@ -139,7 +139,7 @@ class MobileNetClassifier(ImageTorchClassifier):
         width_mult: float = 1.0,
         resolution_mult: float = 1.0,
         separable: bool = True,
-        epochs: int = 3,
+        max_epochs: int = 3,
         batch_size: int = 128,
         lr: float = 1e-3,
         optimizer: str = "adam",
@@ -153,9 +153,13 @@ class MobileNetClassifier(ImageTorchClassifier):
         cudnn_benchmark: bool = False,
         amp: str | None = None,
         compile: bool = False,
+        max_seconds: float | None = None,
+        patience: int | None = None,
+        lr_schedule: str | None = None,
+        validation_fraction: float = 0.1,
     ) -> None:
         super().__init__(
-            epochs=epochs,
+            max_epochs=max_epochs,
             batch_size=batch_size,
             lr=lr,
             optimizer=optimizer,
@@ -169,6 +173,10 @@ class MobileNetClassifier(ImageTorchClassifier):
             cudnn_benchmark=cudnn_benchmark,
             amp=amp,
             compile=compile,
+            max_seconds=max_seconds,
+            patience=patience,
+            lr_schedule=lr_schedule,
+            validation_fraction=validation_fraction,
         )
         self.width_mult = width_mult
         self.resolution_mult = resolution_mult

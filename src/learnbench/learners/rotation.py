@@ -35,15 +35,10 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from torch import Tensor, nn
 
 from learnbench.errors import LearnbenchError
-from learnbench.learners.autoencoder import (
-    FeatureLearnerMixin,
-    check_int,
-    fit_head,
-    image_shape,
-    minibatches,
-)
+from learnbench.learners import trainer as trainer_mod
+from learnbench.learners.autoencoder import FeatureLearnerMixin, check_int, fit_head, image_shape
 from learnbench.learners.cnn import PlainCNN
-from learnbench.learners.torch_base import _deterministic_cudnn, _torch_seed, resolve_device
+from learnbench.learners.torch_base import ProfileParts
 
 N_ROTATIONS = 4
 # evaluation_extras scores the pretext task on at most this many images (x4 rotations), so
@@ -79,6 +74,13 @@ def rotation_groups(x: Tensor) -> list[tuple[Tensor, Tensor]]:
     ]
 
 
+def _rotation_loss(forward: Any, x: Tensor) -> tuple[Tensor, int]:
+    """Mean cross-entropy over the four rotations of the images ``x``; counts the images."""
+    loss_sum = sum(F.cross_entropy(forward(images), labels, reduction="sum")
+                   for images, labels in rotation_groups(x))
+    return loss_sum / (N_ROTATIONS * len(x)), len(x)
+
+
 def _labels(ks: Any, n: int, device: torch.device) -> Tensor:
     return torch.tensor(list(ks), device=device).repeat_interleave(n)
 
@@ -96,15 +98,18 @@ class RotationPretextClassifier(FeatureLearnerMixin, ClassifierMixin, BaseEstima
         features.
     standardize : standardise the features (StandardScaler fitted on the training features)
         before the probe; pooled ReLU features have arbitrary scales, which slows lbfgs.
-    device, random_state, input_shape, predict_batch_size, verbose : as in ``TorchClassifier``.
+    device, random_state, input_shape, predict_batch_size, verbose, max_seconds, patience,
+    lr_schedule, validation_fraction, amp, compile, cudnn_benchmark : as in
+    ``TorchClassifier`` (``pretext_epochs`` is the epoch budget; the validation curve is the
+    rotation accuracy of held-out training images).
 
     Fitted: ``classes_``, ``input_shape_``, ``device_``, ``network_`` (the PlainCNN with its
     4-way rotation head), ``backbone_`` (its features + global pooling: image -> feature
     vector, sharing ``network_``'s weights, frozen), ``probe_``, ``pretext_loss_curve_``
-    (mean cross-entropy per rotated image per epoch), ``n_epochs_run_`` (``4 *
-    pretext_epochs``: passes of training-set-sized sample counts through the net, so the
-    harness's ``train_throughput`` is network samples/s, comparable with ``cnn``'s; unlabelled
-    rows not counted) and ``fit_samples_`` (rotated samples processed, unlabelled included).
+    (mean cross-entropy per rotated image per epoch), ``n_epochs_run_`` (pretext epochs run),
+    ``fit_samples_`` (rotated samples processed, unlabelled included: the harness's
+    ``train_throughput`` is network samples/s, comparable with ``cnn``'s) and
+    ``training_log_`` (the "pretext" phase).
     """
 
     def __init__(
@@ -121,6 +126,13 @@ class RotationPretextClassifier(FeatureLearnerMixin, ClassifierMixin, BaseEstima
         input_shape: tuple[int, ...] | None = None,
         predict_batch_size: int = 1024,
         verbose: bool = False,
+        max_seconds: float | None = None,
+        patience: int | None = None,
+        lr_schedule: str | None = None,
+        validation_fraction: float = 0.1,
+        amp: str | None = None,
+        compile: bool = False,
+        cudnn_benchmark: bool = False,
     ) -> None:
         self.widths = widths
         self.pretext_epochs = pretext_epochs
@@ -134,6 +146,13 @@ class RotationPretextClassifier(FeatureLearnerMixin, ClassifierMixin, BaseEstima
         self.input_shape = input_shape
         self.predict_batch_size = predict_batch_size
         self.verbose = verbose
+        self.max_seconds = max_seconds
+        self.patience = patience
+        self.lr_schedule = lr_schedule
+        self.validation_fraction = validation_fraction
+        self.amp = amp
+        self.compile = compile
+        self.cudnn_benchmark = cudnn_benchmark
 
     def fit(self, X: Any, y: Any, X_unlabelled: Any = None) -> RotationPretextClassifier:
         """Pretrain on the rotations of ``X`` (and ``X_unlabelled``), then probe on ``X, y``."""
@@ -143,23 +162,26 @@ class RotationPretextClassifier(FeatureLearnerMixin, ClassifierMixin, BaseEstima
             check_int(owner, key, getattr(self, key), 1)
         if not self.lr > 0:
             raise LearnbenchError(f"{owner}: lr must be positive; got {self.lr!r}")
+        self._check_budget_params()
         X, y = self._validate_data(X, y, dtype=np.float32)
         check_classification_targets(y)
-        self.classes_ = np.unique(y)
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
         extra = self._unlabelled(X_unlabelled, X.shape[1])
         self.input_shape_ = image_shape(self.input_shape, X.shape[1], owner)
-        self.device_ = resolve_device(self.device)
-        seed = _torch_seed(self.random_state)
-        X_pre = X if extra is None else np.concatenate([X, extra])
-        with _deterministic_cudnn(self.random_state is not None and self.device_.type == "cuda"):
-            torch.manual_seed(seed)
-            shuffle = torch.Generator().manual_seed(seed)
+        seed = self._begin_fit()
+        # held-out labelled rows draw the pretext validation curve (rotation accuracy); the
+        # probe (not iterative) is fitted on all labelled rows
+        tr, va = self._split(y_idx, seed)
+        X_pre = X[tr] if extra is None else np.concatenate([X[tr], extra])
+        with self._seeded(seed) as shuffle:
             net = PlainCNN(self.input_shape_[0], N_ROTATIONS, self.widths).to(self.device_)
-            self.pretext_loss_curve_ = self._pretrain(net, self._to_tensor(X_pre), shuffle)
+            self.pretext_loss_curve_ = self._pretrain(net, self._to_tensor(X_pre),
+                                                      self._to_tensor(X[va]), shuffle)
         self.network_ = net.eval()
         self.backbone_ = nn.Sequential(net.features, net.pool, nn.Flatten()).requires_grad_(False)
-        self.n_epochs_run_ = N_ROTATIONS * self.pretext_epochs
-        self.fit_samples_ = N_ROTATIONS * self.pretext_epochs * len(X_pre)
+        phase = self.training_log_[-1]
+        self.n_epochs_run_ = phase.epochs_run
+        self.fit_samples_ = N_ROTATIONS * phase.samples
         features = self.transform(X)
         if self.standardize:
             scaler = StandardScaler().fit(features)
@@ -169,25 +191,56 @@ class RotationPretextClassifier(FeatureLearnerMixin, ClassifierMixin, BaseEstima
             self.probe_ = fit_head(self.probe, self.probe_params, seed, features, y)
         return self
 
-    def _pretrain(self, net: nn.Module, Xt: Tensor, shuffle: torch.Generator) -> list[float]:
-        opt = torch.optim.Adam(net.parameters(), lr=self.lr)
-        curve = []
-        net.train()
-        for epoch in range(self.pretext_epochs):
-            total = torch.zeros((), device=self.device_)
-            for idx in minibatches(len(Xt), self.batch_size, shuffle, self.device_):
-                opt.zero_grad(set_to_none=True)
-                loss_sum = sum(
-                    F.cross_entropy(net(images), labels, reduction="sum")
-                    for images, labels in rotation_groups(Xt[idx])
-                )
-                (loss_sum / (N_ROTATIONS * len(idx))).backward()
-                opt.step()
-                total += loss_sum.detach()
-            curve.append(total.item() / (N_ROTATIONS * len(Xt)))
-            if self.verbose:
-                print(f"pretext epoch {epoch + 1}/{self.pretext_epochs}: loss {curve[-1]:.4f}")
-        return curve
+    def _pretrain(self, net: nn.Module, Xt: Tensor, Xv: Tensor,
+                  shuffle: torch.Generator) -> list[float]:
+        """The "pretext" phase: 4-way rotation cross-entropy; validation: the rotation loss
+        and accuracy on the held-out rows' four rotations."""
+        def validate(forward: Any) -> dict[str, float | None]:
+            loss = correct = 0.0
+            for i in range(0, len(Xv), self.predict_batch_size):
+                for images, labels in rotation_groups(Xv[i : i + self.predict_batch_size]):
+                    z = forward(images).float()
+                    loss += float(F.cross_entropy(z, labels, reduction="sum"))
+                    correct += float((z.argmax(1) == labels).sum())
+            n = N_ROTATIONS * len(Xv)
+            return {"loss": loss / n, "accuracy": correct / n}
+
+        phase = self._log(self._trainer("pretext", self.pretext_epochs, self.lr).fit(
+            net, lambda: trainer_mod.shuffled_batches(len(Xt), self.batch_size, shuffle, self.device_),
+            lambda forward, idx: _rotation_loss(forward, Xt[idx]),
+            validate if len(Xv) else None, val_size=len(Xv),
+        ))
+        return list(phase.curves["train_loss"])
+
+    # -- cost and profiling ---------------------------------------------------------------
+
+    def _probe_head(self) -> Any:
+        return self.probe_[-1] if isinstance(self.probe_, Pipeline) else self.probe_
+
+    def _cost_modules(self) -> list[nn.Module]:
+        return [self.backbone_]
+
+    def parameter_count(self) -> int:
+        """Backbone parameters plus the linear probe's."""
+        check_is_fitted(self, "probe_")
+        backbone = sum(p.numel() for p in self.backbone_.parameters())
+        return backbone + self._head_cost(self._probe_head())[0]
+
+    def flops_per_sample(self) -> int:
+        """Backbone FLOPs per image plus the linear probe's (2 per multiply-add)."""
+        from learnbench.learners.flops import count_flops
+
+        check_is_fitted(self, "probe_")
+        return int(count_flops(self.backbone_, self.input_shape_)) + self._head_cost(self._probe_head())[1]
+
+    def _profile_parts(self, X: Any, y: Any, n_train: int, n_infer: int) -> ProfileParts:
+        """One pretext step (four rotations of a batch) and the backbone's inference."""
+        X = self._validate_data(X, dtype=np.float32, reset=False)
+        Xb, Xi = self._to_tensor(X[:n_train]), self._to_tensor(X[:n_infer])
+        return ProfileParts(
+            train_module=self.network_, batch_loss=_rotation_loss, batch=Xb, train_input=Xb,
+            infer_module=self.backbone_, infer=lambda forward: forward(Xi), infer_input=Xi,
+        )
 
     def transform(self, X: Any) -> np.ndarray:
         """Frozen backbone features of ``X``: float32, shape (n_samples, widths[-1])."""

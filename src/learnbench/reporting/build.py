@@ -4,8 +4,10 @@
 Sections that need data older records lack are left out when it is absent: "Model size and
 cost" (+ model_cost.tex) when a record counted FLOPs, "Extra metrics" when a learner reported
 ``extra_*`` figures, the MobileNet comparison (+ mobilenet.tex) when both MobileNet variants
-ran, and "Where the time goes" (time_by_class.png, roofline_<device>.png) when records carry
-a ``profile``.
+ran, "Where the time goes" (time_by_class.png, roofline_<device>.png) when records carry
+a ``profile``, and "Training: budgets and learning curves" (learning_curves.png,
+accuracy_vs_time.png, pareto_front.png; see :mod:`.training`) when deep learners' records
+carry a ``training`` dict; then under-trained accuracy means are marked with a dagger.
 
 Everything written is a pure function of the records (and the run-dir paths as given): no
 generation timestamps, sorted order, fixed table ids, so a report can be rebuilt and diffed.
@@ -23,7 +25,7 @@ import pandas as pd
 import learnbench
 from learnbench.errors import LearnbenchError
 from learnbench.records import load_runs
-from learnbench.reporting import models, plots, profiles, reproduction
+from learnbench.reporting import models, plots, profiles, reproduction, training
 from learnbench.reporting.tables import (
     Display,
     datasets_table,
@@ -94,6 +96,10 @@ def build_report(
     sections = _sections(df, {k: p.name for k, p in plot_paths.items()})
     new_sections, new_paths = _cost_and_profile_sections(df, out_dir, prov)
     at = next(i for i, s in enumerate(sections) if s.title == "Time and throughput") + 1
+    train = training.training_section(df, out_dir)
+    if train is not None:
+        new_sections.append(train)
+        new_paths += [out_dir / name for name, _ in train.images]
     sections[at:at] = new_sections
     written += new_paths
     rep = reproduction.reproduction(df, baselines)
@@ -207,9 +213,11 @@ def render_html(prov: list[tuple[str, str]], sections: list[Section]) -> str:
 
 def accuracy_latex(df: pd.DataFrame, prov: list[tuple[str, str]]) -> str:
     """accuracy.tex: provenance as comments, then the booktabs accuracy table."""
-    display = display_metric(df, "accuracy", "tex")
+    display = training.mark_undertrained(display_metric(df, "accuracy", "tex"), df, "tex")
     note = (r"(n=$k$/$m$): only $k$ of the $m$ seeds finished; timeout/error: no seed "
             r"finished; --: not run.")
+    if dagger := training.undertrained_note(df, "tex"):
+        note += " " + dagger
     table = to_latex(
         display,
         caption=r"Test accuracy (\%), mean $\pm$ std over seeds; best per dataset in bold.",
@@ -333,13 +341,18 @@ def _cost_and_profile_sections(
 def _sections(df: pd.DataFrame, plot_names: dict[str, str]) -> list[Section]:
     acc, f1 = (display_metric(df, m, "md") for m in ("accuracy", "f1_macro"))
     acc_h, f1_h = (display_metric(df, m, "html") for m in ("accuracy", "f1_macro"))
+    acc_md, acc_html = _tables(training.mark_undertrained(acc, df, "md"),
+                               training.mark_undertrained(acc_h, df, "html"), "accuracy")
+    if dagger := training.undertrained_note(df):  # under the table
+        acc_md += f"\n\n{dagger}"
+        acc_html = acc_html.rstrip("\n") + f"\n<p>{html.escape(dagger)}</p>\n"
     timing, timing_h = display_timing(df, "md"), display_timing(df, "html")
     fails = display_plain(failures_table(df))
     data = display_plain(datasets_table(df))
     per_dataset = [(name, f"accuracy on {ds}") for ds, name in plot_names.items()
                    if ds != "accuracy_vs_throughput"]
     return [
-        Section("Test accuracy (%)", METRIC_NOTE, *_tables(acc, acc_h, "accuracy"),
+        Section("Test accuracy (%)", METRIC_NOTE, acc_md, acc_html,
                 [(plot_names["accuracy_vs_throughput"], "accuracy vs bulk inference throughput")]),
         Section("Macro-F1 (%)", METRIC_NOTE, *_tables(f1, f1_h, "f1")),
         Section("Time and throughput", TIMING_NOTE, *_tables(timing, timing_h, "timing")),
