@@ -162,6 +162,10 @@ def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
         "params": json.dumps(config.get("params", {}), sort_keys=True),
         "seed": config.get("seed"),
         "device": config.get("device"),
+        # the suite's learner ``role``: "check" cells are pipeline/cost checks, not results;
+        # records from before roles existed (and result cells) carry none: "result"
+        "role": config.get("role") or "result",
+        "role_reason": config.get("role_reason") or None,
         "started_at": record.get("started_at"),
         "wall_seconds": record.get("wall_seconds"),
     }

@@ -26,7 +26,10 @@ _SUITE_KEYS = {"name", "description", "seeds", "device", "timeout", "threads", "
 _DATASET_KEYS = {"name", "label", "subsample_train", "subsample_test", "subsample_unlabelled", "params",
                  "learners"}
 _LEARNER_KEYS = {"name", "label", "params", "datasets", "seeds", "device", "timeout", "profile",
-                 "latency"}
+                 "latency", "role", "role_reason"}
+#: A learner entry's ``role``: "result" (default; its accuracy is a result) or "check" (a
+#: pipeline or cost check whose accuracy is not a result; needs a ``role_reason``).
+ROLES = ("result", "check")
 _LATENCY_KEYS = {"batch1_samples", "bulk_batch_size", "bulk_batches"}
 _PROFILE_KEYS = {"warmup", "steps", "trace"}
 #: What ``profile = true`` (or a table that leaves keys out) means.
@@ -49,12 +52,15 @@ class Cell:
     latency: dict[str, int] = field(default_factory=dict)
     timeout: float = DEFAULT_TIMEOUT_S
     profile: dict[str, Any] = field(default_factory=dict)  # empty: profiling off
+    role: str = "result"  # or "check": a pipeline/cost check, its accuracy not a result
+    role_reason: str = ""  # why a "check" cell is not a result (reports print it)
 
     @property
     def config(self) -> dict[str, Any]:
         """What determines the result (the timeout does not, so it is left out).
 
-        ``profile`` is included only when profiling is on, so cells without it keep their ids.
+        ``profile`` is included only when profiling is on, and ``role``/``role_reason`` only
+        for a "check" cell, so cells without them keep their ids.
         """
         config = {
             "dataset": self.dataset,
@@ -70,6 +76,9 @@ class Cell:
         }
         if self.profile:
             config["profile"] = self.profile
+        if self.role != "result":
+            config["role"] = self.role
+            config["role_reason"] = self.role_reason
         return config
 
     @property
@@ -197,6 +206,7 @@ def _expand(path: Path, data: dict[str, Any]) -> Suite:
         # so classical cells keep their ids; a learner's own ``profile`` key always applies.
         l_profile = (_profile(where, f"{key}.profile", ln["profile"], profile)
                      if "profile" in ln else profile if learner_family(name) == "deep" else {})
+        role, role_reason = _role(where, key, ln)
         l_latency = dict(latency)
         if "latency" in ln:
             l_latency.update(_check_type(where, f"{key}.latency", ln["latency"], dict))
@@ -211,7 +221,8 @@ def _expand(path: Path, data: dict[str, Any]) -> Suite:
                                   seed=seed, device=l_device, dataset_params=dict(ds_params),
                                   dataset_label=ds_label,
                                   threads=threads, latency=l_latency, timeout=l_timeout,
-                                  profile=dict(l_profile)))
+                                  profile=dict(l_profile), role=role,
+                                  role_reason=role_reason))
     known = {x for ln in learners for x in (ln.get("name"), ln.get("label", ln.get("name")))}
     for i, (_, _, _, users) in enumerate(ds_entries):
         unknown = [u for u in users if u not in known]
@@ -263,6 +274,24 @@ def _profile(where: str, key: str, value: Any, base: dict[str, Any]) -> dict[str
     if "trace" in value:
         out["trace"] = _check_type(where, f"{key}.trace", value["trace"], bool)
     return out
+
+
+def _role(where: str, key: str, entry: dict[str, Any]) -> tuple[str, str]:
+    """A learner entry's ``role`` and ``role_reason`` (required, non-empty, for "check")."""
+    role = _check_type(where, f"{key}.role", entry.get("role", "result"), str)
+    if role not in ROLES:
+        raise SuiteError(f"{where}: key '{key}.role' must be one of {', '.join(ROLES)}, got {role!r}")
+    if "role_reason" not in entry:
+        if role == "check":
+            raise SuiteError(f"{where}: missing key '{key}.role_reason' (required with role = \"check\": "
+                             "say why its accuracy is not a result)")
+        return role, ""
+    reason = _check_type(where, f"{key}.role_reason", entry["role_reason"], str).strip()
+    if role != "check":
+        raise SuiteError(f"{where}: key '{key}.role_reason' is only allowed with role = \"check\"")
+    if not reason:
+        raise SuiteError(f"{where}: key '{key}.role_reason' must not be empty")
+    return role, reason
 
 
 def _seeds(where: str, key: str, value: Any) -> list[int]:

@@ -88,6 +88,7 @@ class PlainCNNClassifier(ImageTorchClassifier):
         patience: int | None = None,
         lr_schedule: str | None = None,
         validation_fraction: float = 0.1,
+        augment: str | None = None,
     ) -> None:
         super().__init__(
             max_epochs=max_epochs,
@@ -108,6 +109,7 @@ class PlainCNNClassifier(ImageTorchClassifier):
             patience=patience,
             lr_schedule=lr_schedule,
             validation_fraction=validation_fraction,
+            augment=augment,
         )
         self.widths = widths
 

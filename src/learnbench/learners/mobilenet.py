@@ -157,6 +157,7 @@ class MobileNetClassifier(ImageTorchClassifier):
         patience: int | None = None,
         lr_schedule: str | None = None,
         validation_fraction: float = 0.1,
+        augment: str | None = None,
     ) -> None:
         super().__init__(
             max_epochs=max_epochs,
@@ -177,6 +178,7 @@ class MobileNetClassifier(ImageTorchClassifier):
             patience=patience,
             lr_schedule=lr_schedule,
             validation_fraction=validation_fraction,
+            augment=augment,
         )
         self.width_mult = width_mult
         self.resolution_mult = resolution_mult

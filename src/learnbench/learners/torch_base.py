@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from learnbench.errors import LearnbenchError
 from learnbench.learners import trainer as trainer_mod
+from learnbench.learners.augment import augment_batch, check_augment
 
 OPTIMIZERS = trainer_mod.OPTIMIZERS
 DEVICES = ("cpu", "cuda", "auto")
@@ -326,6 +327,8 @@ class TorchClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
         stepped per batch over ``max_epochs``.
     validation_fraction : share of the training rows held out (seeded, stratified) to draw
         the validation curve and to early-stop; 0: none. The test rows are never used.
+    augment : None, ``"flip"``, ``"shift"`` or ``"flip+shift"``: per-image random horizontal
+        flips and/or shifts (up to 10 % of the size) of each training batch (images only).
 
     Fitted attributes: ``classes_``, ``n_features_in_``, ``input_shape_``, ``device_``,
     ``module_``, ``n_epochs_run_``, ``loss_curve_`` (mean training loss per epoch),
@@ -353,6 +356,7 @@ class TorchClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
         patience: int | None = None,
         lr_schedule: str | None = None,
         validation_fraction: float = 0.1,
+        augment: str | None = None,
     ) -> None:
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -372,6 +376,7 @@ class TorchClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.lr_schedule = lr_schedule
         self.validation_fraction = validation_fraction
+        self.augment = augment
 
     # -- hooks for subclasses -------------------------------------------------------------
 
@@ -387,11 +392,11 @@ class TorchClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
 
     def _prepare_fit(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, int]:
         """Validate, encode labels, resolve shape and device: ``(X, y_idx, seed)``."""
-        self._check_params()
         X, y = self._validate_data(X, y, dtype=np.float32)
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         self.input_shape_ = self._resolve_input_shape(X.shape[1])
+        self._check_params()
         return X, y_idx, self._begin_fit()
 
     def _tensors(self, X: np.ndarray, y_idx: np.ndarray) -> tuple[Tensor, Tensor]:
@@ -417,7 +422,8 @@ class TorchClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
             phase = self._log(self._trainer("train", self.max_epochs, self.lr).fit(
                 module,
                 lambda: trainer_mod.shuffled_batches(len(Xt), self.batch_size, shuffle, self.device_),
-                lambda forward, idx: (F.cross_entropy(forward(Xt[idx]), yt[idx]), len(idx)),
+                lambda forward, idx: (F.cross_entropy(
+                    forward(augment_batch(Xt[idx], self.augment, shuffle)), yt[idx]), len(idx)),
                 validate, val_size=len(va),
             ))
         self.module_ = module
@@ -438,6 +444,11 @@ class TorchClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
             )
         if not (isinstance(self.lr, numbers.Real) and self.lr > 0):
             raise LearnbenchError(f"{name}: lr must be positive; got {self.lr!r}")
+        augment = getattr(self, "augment", None)
+        check_augment(name, augment)
+        if augment is not None and len(self.input_shape_) != 3:
+            raise LearnbenchError(f"{name}: augment={augment!r} needs images (C, H, W); "
+                                  f"got input shape {self.input_shape_}")
         self._check_budget_params()
 
     # -- profiling ------------------------------------------------------------------------

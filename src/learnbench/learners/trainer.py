@@ -179,15 +179,20 @@ class Trainer:
         raise LearnbenchError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; "
                               f"got {self.optimizer!r}")
 
+    def schedule_steps(self, steps_per_epoch: int) -> int:
+        """Steps of the learning-rate schedule: ``total_steps``, else ``max_epochs *
+        steps_per_epoch`` (the first epoch's batch count); at least 1."""
+        total = (self.total_steps if self.total_steps is not None
+                 else self.max_epochs * max(1, steps_per_epoch))
+        return max(1, total)
+
     def make_scheduler(self, opt: torch.optim.Optimizer,
                        steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
         """The learning-rate schedule over ``total_steps`` (default ``max_epochs *
         steps_per_epoch``) steps, or None."""
         if self.lr_schedule is None:
             return None
-        total = (self.total_steps if self.total_steps is not None
-                 else self.max_epochs * max(1, steps_per_epoch))
-        total = max(1, total)
+        total = self.schedule_steps(steps_per_epoch)
         sched = torch.optim.lr_scheduler
         if self.lr_schedule == "cosine":
             return sched.CosineAnnealingLR(opt, T_max=total)
@@ -248,6 +253,11 @@ class Trainer:
         opt = self.make_optimizer(params)
         first = list(epoch_batches())
         sched = self.make_scheduler(opt, len(first))
+        # The schedule spans the first epoch's batch count times max_epochs, but a later epoch
+        # may have more batches than the first (class-balanced P x K batches vary): stepping
+        # stops at the schedule's last rate, which any extra batches keep (past its end
+        # OneCycleLR raises and cosine annealing climbs back up).
+        sched_left = self.schedule_steps(len(first)) - 1 if sched is not None else 0
         forward = self.forward_of(module)
         phase = Phase(self.name, self.max_epochs, val_size=val_size)
         best_loss, best_state = math.inf, None
@@ -265,8 +275,9 @@ class Trainer:
                     continue
                 loss, n = out
                 self._update(opt, loss, params)
-                if sched is not None:
+                if sched_left > 0:
                     sched.step()
+                    sched_left -= 1
                 total += loss.detach().float() * n
                 counted += n
             train_loss = total.item() / max(counted, 1)  # .item() synchronises the device
@@ -375,9 +386,12 @@ def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     n_val = max(1, int(round(fraction * n)))
     idx = np.arange(n)
     classes, counts = np.unique(y, return_counts=True)
+    tr = None
     if n_val >= len(classes) and n - n_val >= len(classes) and counts.min() >= 2:
         tr, va = train_test_split(idx, test_size=n_val, stratify=y, random_state=seed)
-    else:
+        if len(np.unique(y[tr])) < len(classes):  # a class lost all its training rows
+            tr = None
+    if tr is None:
         rng = np.random.default_rng(seed)
         perm = rng.permutation(n)
         _, first = np.unique(y[perm], return_index=True)  # one kept row per class

@@ -7,7 +7,9 @@ cost" (+ model_cost.tex) when a record counted FLOPs, "Extra metrics" when a lea
 ran, "Where the time goes" (time_by_class.png, roofline_<device>.png) when records carry
 a ``profile``, and "Training: budgets and learning curves" (learning_curves.png,
 accuracy_vs_time.png, pareto_front.png; see :mod:`.training`) when deep learners' records
-carry a ``training`` dict; then under-trained accuracy means are marked with a dagger.
+carry a ``training`` dict; then under-trained accuracy means are marked with a dagger. Cells of
+pipeline checks (``role = "check"`` in the suite; see :mod:`.roles`) get a double dagger and
+their reason under the accuracy tables.
 
 Everything written is a pure function of the records (and the run-dir paths as given): no
 generation timestamps, sorted order, fixed table ids, so a report can be rebuilt and diffed.
@@ -25,7 +27,7 @@ import pandas as pd
 import learnbench
 from learnbench.errors import LearnbenchError
 from learnbench.records import load_runs
-from learnbench.reporting import models, plots, profiles, reproduction, training
+from learnbench.reporting import models, plots, profiles, reproduction, roles, training
 from learnbench.reporting.tables import (
     Display,
     datasets_table,
@@ -214,10 +216,13 @@ def render_html(prov: list[tuple[str, str]], sections: list[Section]) -> str:
 def accuracy_latex(df: pd.DataFrame, prov: list[tuple[str, str]]) -> str:
     """accuracy.tex: provenance as comments, then the booktabs accuracy table."""
     display = training.mark_undertrained(display_metric(df, "accuracy", "tex"), df, "tex")
+    display = roles.mark_checks(display, df, "tex")
     note = (r"(n=$k$/$m$): only $k$ of the $m$ seeds finished; timeout/error: no seed "
             r"finished; --: not run.")
     if dagger := training.undertrained_note(df, "tex"):
         note += " " + dagger
+    if ddagger := roles.checks_note(df, "tex"):
+        note += " " + ddagger
     table = to_latex(
         display,
         caption=r"Test accuracy (\%), mean $\pm$ std over seeds; best per dataset in bold.",
@@ -341,11 +346,13 @@ def _cost_and_profile_sections(
 def _sections(df: pd.DataFrame, plot_names: dict[str, str]) -> list[Section]:
     acc, f1 = (display_metric(df, m, "md") for m in ("accuracy", "f1_macro"))
     acc_h, f1_h = (display_metric(df, m, "html") for m in ("accuracy", "f1_macro"))
-    acc_md, acc_html = _tables(training.mark_undertrained(acc, df, "md"),
-                               training.mark_undertrained(acc_h, df, "html"), "accuracy")
-    if dagger := training.undertrained_note(df):  # under the table
-        acc_md += f"\n\n{dagger}"
-        acc_html = acc_html.rstrip("\n") + f"\n<p>{html.escape(dagger)}</p>\n"
+    acc_md, acc_html = _tables(
+        roles.mark_checks(training.mark_undertrained(acc, df, "md"), df, "md"),
+        roles.mark_checks(training.mark_undertrained(acc_h, df, "html"), df, "html"), "accuracy")
+    for note in (training.undertrained_note(df), roles.checks_note(df)):  # under the table
+        if note:
+            acc_md += f"\n\n{note}"
+            acc_html = acc_html.rstrip("\n") + f"\n<p>{html.escape(note)}</p>\n"
     timing, timing_h = display_timing(df, "md"), display_timing(df, "html")
     fails = display_plain(failures_table(df))
     data = display_plain(datasets_table(df))
