@@ -1,11 +1,13 @@
 """asv benchmarks of the torch learners: one training step and one inference batch per model.
 
-Each model is built exactly as its learner builds it (the registry's defaults, MNIST-shaped
-1x28x28 inputs, 10 classes) and trained with the learner's own loss on fixed, seeded random
-tensors, so the figures measure the model, its loss and PyTorch, not a dataset. The training
-batch is the learner's default ``batch_size`` (128; 64 for the metric learners; 32 images x 4
-rotations for ``rotation_probe``); the inference batch is ``INFER_BATCH`` images through the
-network ``transform``/``predict`` uses. Threads are pinned (``torch.set_num_threads(THREADS)``,
+Each model is the learner's own (the registry's defaults, MNIST-shaped 1x28x28 inputs, 10
+classes), and its step is the one the Trainer runs in a fit (``profiling_steps``: the
+learner's loss, optimizer and options) on fixed, seeded random tensors, so the figures
+measure the model, its loss and PyTorch, not a dataset. Every image torch learner of the
+registry is here (``MODELS`` is derived from it). The training batch is the learner's default
+``batch_size`` (128; 64 for the metric learners; 32 images x 4 rotations for
+``rotation_probe``); the inference batch is ``INFER_BATCH`` images through the network
+``transform``/``predict`` uses. Threads are pinned (``torch.set_num_threads(THREADS)``,
 override with ``$LEARNBENCH_BENCH_THREADS``) so figures from different runs are comparable.
 
     asv run --python=same --quick --bench bench_torch
@@ -24,35 +26,38 @@ SEED, INFER_BATCH, SHAPE, N_CLASSES = 0, 256, (1, 28, 28), 10
 TRAIN_BATCH: int | None = None  # None: each learner's default batch_size
 THREADS = int(os.environ.get("LEARNBENCH_BENCH_THREADS", "1"))
 
-# every torch learner with a simple step; `learnbench list` names them
-MODELS = [
-    "lenet5",
-    "cnn",
-    "mobilenet",
-    "mobilenet_standard",
-    "siamese_contrastive",
-    "triplet",
-    "ae_logreg",
-    "conv_ae_logreg",
-    "rotation_probe",
-]
+TEXT_LEARNERS = ("bert_mlm", "minilm_logreg", "minilm_finetune")  # need text, not images
+
+
+def _image_torch_learners() -> list[str]:
+    """Every deep learner of the registry that takes images (the text ones need IMDB text)."""
+    from learnbench.learners import learner_family, learner_names
+
+    return [n for n in learner_names() if learner_family(n) == "deep" and n not in TEXT_LEARNERS]
+
+
+MODELS = _image_torch_learners()
 
 
 @dataclass
 class Step:
-    """A model, its optimiser, the loss of one training batch and its inference function."""
+    """A fitted learner's own training step and inference batch (``profiling_steps``)."""
 
-    module: Any
-    optimizer: Any
+    learner: Any
     batch_size: int
-    loss: Callable[[Any, Any], Any]  # (X, y) -> scalar tensor
-    infer: Callable[[Any], Any]  # X -> output tensor
+    train: Callable[[], Any]  # one optimizer step on a fixed batch; returns its loss
+    infer: Callable[[], Any]  # one inference batch
+    module: Any  # the module the training step updates
 
 
 def make_step(name: str, batch_size: int | None = None) -> Step:
-    """The ``Step`` of learner ``name`` (one of ``MODELS``), seeded, on the CPU."""
-    import torch.nn.functional as F
+    """The ``Step`` of learner ``name`` (one of ``MODELS``), seeded, on the CPU.
 
+    The learner is fitted for one epoch on one batch of seeded random images (balanced
+    labels, so every anchor of the metric learners has a positive), then its
+    ``profiling_steps`` give the step the Trainer runs in a fit: the learner's own loss,
+    optimizer and options, on a copy of the fitted module.
+    """
     from learnbench.learners import make_learner
 
     if name not in MODELS:
@@ -60,62 +65,19 @@ def make_step(name: str, batch_size: int | None = None) -> Step:
     torch.manual_seed(SEED)
     est = make_learner(name)
     batch = int(batch_size or est.batch_size)
-    if name in ("lenet5", "cnn", "mobilenet", "mobilenet_standard"):
-        module = est._build_module(SHAPE, N_CLASSES)
-
-        def loss(X: Any, y: Any) -> Any:
-            return F.cross_entropy(module(X), y)
-
-        infer = module
-    elif name in ("siamese_contrastive", "triplet"):
-        from learnbench.learners.losses import contrastive_loss, triplet_loss
-        from learnbench.learners.mining import batch_hard_triplets
-
-        module = est._build_module(SHAPE, N_CLASSES)
-        if name == "triplet":
-
-            def loss(X: Any, y: Any) -> Any:
-                emb = module(X)
-                a, p, n = batch_hard_triplets(emb, y)
-                return triplet_loss(emb[a], emb[p], emb[n], est.margin)
-
-        else:
-
-            def loss(X: Any, y: Any) -> Any:
-                half = len(X) // 2  # pairs (X[i], X[half + i]); y differs: a dissimilar pair
-                emb = module(X[: 2 * half])
-                dissimilar = (y[:half] != y[half : 2 * half]).long()
-                return contrastive_loss(emb[:half], emb[half:], dissimilar, est.margin, est.loss_variant)
-
-        infer = module
-    elif name in ("ae_logreg", "conv_ae_logreg"):
-        n_features = SHAPE[0] * SHAPE[1] * SHAPE[2]
-        est.input_shape_ = est._resolve_input_shape(n_features)
-        module = est._build_autoencoder()
-
-        def loss(X: Any, y: Any) -> Any:
-            reconstruction, penalty = est._ae_losses(module, X.reshape(len(X), *est.input_shape_))
-            return reconstruction + penalty
-
-        def infer(X: Any) -> Any:
-            return module.encoder(X.reshape(len(X), *est.input_shape_))
-
-    elif name == "rotation_probe":
-        from learnbench.learners.cnn import PlainCNN
-        from learnbench.learners.rotation import N_ROTATIONS, rotation_groups
-
-        module = PlainCNN(SHAPE[0], N_ROTATIONS, est.widths)
-
-        def loss(X: Any, y: Any) -> Any:
-            total = sum(F.cross_entropy(module(xr), yr, reduction="sum") for xr, yr in rotation_groups(X))
-            return total / (N_ROTATIONS * len(X))
-
-        backbone = torch.nn.Sequential(module.features, module.pool, torch.nn.Flatten())
-        infer = backbone
-    else:  # pragma: no cover - MODELS and the branches above are kept in step
-        raise AssertionError(name)
-    optimizer = torch.optim.Adam(module.parameters(), lr=est.lr)
-    return Step(module, optimizer, batch, loss, infer)
+    n = max(batch, INFER_BATCH)
+    gen = torch.Generator().manual_seed(SEED)
+    X = torch.rand(n, SHAPE[0] * SHAPE[1] * SHAPE[2], generator=gen).numpy()
+    y = (torch.arange(n) % N_CLASSES).numpy()
+    one_epoch = {k: 1 for k in ("max_epochs", "ae_epochs", "head_epochs", "fine_tune_epochs",
+                                "pretext_epochs") if k in est.get_params()}
+    est.set_params(device="cpu", random_state=SEED, input_shape=SHAPE, validation_fraction=0.0,
+                   batch_size=batch, **one_epoch)
+    est.fit(X[:batch], y[:batch])
+    train = est.profiling_steps(X[:batch], y[:batch], batch_size=batch)["train"]
+    infer = est.profiling_steps(X[:INFER_BATCH], y[:INFER_BATCH],
+                                batch_size=INFER_BATCH)["infer"]
+    return Step(est, batch, train, infer, train.module)
 
 
 class TorchSteps:
@@ -130,30 +92,15 @@ class TorchSteps:
     def setup(self, model: str) -> None:
         torch.set_num_threads(THREADS)
         self.step = make_step(model, TRAIN_BATCH)
-        gen = torch.Generator().manual_seed(SEED)
-        n = max(self.step.batch_size, INFER_BATCH)
-        self.X = torch.rand(n, *SHAPE, generator=gen)
-        self.y = torch.arange(n) % N_CLASSES  # balanced: every anchor has a positive
-        self.X_train, self.y_train = self.X[: self.step.batch_size], self.y[: self.step.batch_size]
-        self.X_infer = self.X[:INFER_BATCH]
-        self.inference_mode = torch.inference_mode
         self.train_step()  # warm-up: allocator, Adam state, oneDNN kernels
 
     def train_step(self) -> float:
         """Run one step; return its loss."""
-        step = self.step
-        step.module.train()
-        step.optimizer.zero_grad(set_to_none=True)
-        loss = step.loss(self.X_train, self.y_train)
-        loss.backward()
-        step.optimizer.step()
-        return float(loss.detach())
+        return float(self.step.train())
 
     def inference_batch(self) -> Any:
         """Outputs of one inference batch, eval mode, no autograd."""
-        self.step.module.eval()
-        with self.inference_mode():
-            return self.step.infer(self.X_infer)
+        return self.step.infer()
 
     def time_train_step(self, model: str) -> None:
         self.train_step()
@@ -168,6 +115,6 @@ class TorchSteps:
         self.inference_batch()
 
     def track_parameters(self, model: str) -> int:
-        return sum(p.numel() for p in self.step.module.parameters())
+        return int(self.step.learner.parameter_count())
 
     track_parameters.unit = "parameters"

@@ -92,6 +92,9 @@ def run_cell(config: dict[str, Any]) -> dict[str, Any]:
     if device.startswith("cuda"):
         import torch
 
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"cell asks for device {device!r} but torch.cuda.is_available() "
+                               "is False on this machine")
         torch.cuda.reset_peak_memory_stats()
     fit_kwargs = unlabelled_kwargs(est, data, n_unlabelled, seed)
     _, fit_s = measure.timed(lambda: est.fit(X_train, y_train, **fit_kwargs), device)

@@ -222,12 +222,12 @@ class TorchLearner:
         benchmark = self._cudnn_benchmark_on()
         infer_forward = self._inference_forward(parts.infer_module)
 
-        def infer_with(forward: Callable[..., Tensor]) -> Callable[[], None]:
-            def infer_step() -> None:
+        def infer_with(forward: Callable[..., Tensor]) -> Callable[[], Any]:
+            def infer_step() -> Any:
                 parts.infer_module.eval()
                 with trainer_mod.deterministic_cudnn(False, benchmark), torch.inference_mode(), \
                         trainer_mod.autocast(getattr(self, "amp", None), self.device_):
-                    parts.infer(forward)
+                    return parts.infer(forward)
 
             return infer_step
 

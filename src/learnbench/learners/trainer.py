@@ -218,21 +218,24 @@ class Trainer:
         opt.step()
 
     def step_callable(self, module: nn.Module, batch_loss: BatchLoss, batch: Any,
-                      params: Iterable[nn.Parameter] | None = None) -> Callable[[], None]:
+                      params: Iterable[nn.Parameter] | None = None) -> Callable[[], Tensor | None]:
         """One training step (forward, loss, backward, optimizer step) on ``batch`` as a
-        callable, with a fresh optimizer over ``module`` (pass a copy: it is updated). Used by
-        the profiler and asv; it does not synchronise the device."""
+        callable returning the batch's (detached) loss, with a fresh optimizer over
+        ``module`` (pass a copy: it is updated). Used by the profiler and asv; it does not
+        synchronise the device."""
         params = [p for p in (module.parameters() if params is None else params)
                   if p.requires_grad]
         opt = self.make_optimizer(params)
         forward = self.forward_of(module)
 
-        def train_step() -> None:
+        def train_step() -> Tensor | None:
             module.train()
             with autocast(self.amp, self.device):
                 out = batch_loss(forward, batch)
-            if out is not None:
-                self._update(opt, out[0], params)
+            if out is None:
+                return None
+            self._update(opt, out[0], params)
+            return out[0].detach()
 
         return train_step
 
