@@ -345,7 +345,7 @@ def plot_pareto_front(df: pd.DataFrame, path: Path) -> Path:
             Line2D([], [], ls="", marker="o", ms=10, color="grey", mec="black",
                    label="final: test accuracy vs fit time"),
         ]
-        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4),
+        fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(fig, handles),
                    fontsize=8)
         return _save(fig, path)
 
@@ -415,8 +415,13 @@ def _plot_curves(df: pd.DataFrame, path: Path, x: str, xlabel: str, log_x: bool)
         handles = _legend_handles(styles, sorted(set(curves["learner"])))
         if handles:
             fig.legend(handles=handles, loc="outside lower center",
-                       ncols=min(len(handles), 5), title="learner")
+                       ncols=_legend_columns(fig, handles), title="learner")
         return _save(fig, path)
+
+
+def _legend_columns(fig: Figure, handles: list[Line2D]) -> int:
+    """Legend columns that fit the figure's width (about 2.2 inches a column)."""
+    return max(1, min(len(handles), int(fig.get_figwidth() // 2.2)))
 
 
 def _panels(n: int) -> tuple[Figure, np.ndarray]:
