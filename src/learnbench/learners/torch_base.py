@@ -60,7 +60,6 @@ class ProfileParts:
     infer_module: nn.Module
     infer: Callable[[Callable[..., Tensor]], Any]
     infer_input: Tensor
-    params: Callable[[nn.Module], Any] | None = None  # trainable parameters of the copy
 
 
 class TorchLearner:
@@ -214,11 +213,10 @@ class TorchLearner:
         n_infer = min(int(batch_size or self.predict_batch_size), n_rows)
         parts = self._profile_parts(X, y, n_train, n_infer)
         module = copy.deepcopy(parts.train_module).train()
-        params = parts.params(module) if parts.params else None
         step_trainer = self._trainer("profile", 1, getattr(self, "lr", 1e-3))
         eager_trainer = self._trainer("profile", 1, getattr(self, "lr", 1e-3), compile=False)
-        train = step_trainer.step_callable(module, parts.batch_loss, parts.batch, params)
-        train_eager = eager_trainer.step_callable(module, parts.batch_loss, parts.batch, params)
+        train = step_trainer.step_callable(module, parts.batch_loss, parts.batch)
+        train_eager = eager_trainer.step_callable(module, parts.batch_loss, parts.batch)
         benchmark = self._cudnn_benchmark_on()
         infer_forward = self._inference_forward(parts.infer_module)
 
@@ -481,9 +479,6 @@ class TorchClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
                 f"but X has {n_features} features"
             )
         return shape
-
-    def _make_optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
-        return self._trainer("train", 1, self.lr).make_optimizer(module.parameters())
 
     # -- inference ------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from learnbench.reporting.tables import Display, Fmt, prepare
+from learnbench.reporting.tables import Display, Fmt, mark_cells, prepare
 
 _DDAGGER = {"md": "‡", "html": "‡", "tex": r"$^\ddagger$"}
 CHECK_NOTE = '‡ pipeline check (role = "check" in the suite): not a result; {reasons}'
@@ -43,14 +43,7 @@ def check_cells(df: pd.DataFrame) -> dict[tuple[str, str], list[str]]:
 
 def mark_checks(display: Display, df: pd.DataFrame, fmt: Fmt) -> Display:
     """The accuracy :class:`Display` with ‡ after the cells of pipeline checks."""
-    cells = check_cells(df)
-    if not cells:
-        return display
-    out = display.cells.copy()
-    for ds in [c for c in out.columns if c not in display.text_columns]:
-        out[ds] = [f"{text}{_DDAGGER[fmt]}" if (str(ds), str(learner)) in cells else text
-                   for text, learner in zip(out[ds], out["Learner"], strict=True)]
-    return Display(out, display.bold, display.text_columns)
+    return mark_cells(display, check_cells(df), _DDAGGER[fmt])
 
 
 def checks_note(df: pd.DataFrame, fmt: Fmt = "md") -> str:

@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -197,6 +197,18 @@ class Display:
     cells: pd.DataFrame
     bold: pd.DataFrame
     text_columns: list[str]  # columns holding free text (names), escaped by the renderer
+
+
+def mark_cells(display: Display, cells: set[tuple[str, str]] | dict[tuple[str, str], Any],
+               mark: str) -> Display:
+    """``display`` with ``mark`` appended to the (dataset column, learner row) ``cells``."""
+    if not cells:
+        return display
+    out = display.cells.copy()
+    for ds in [c for c in out.columns if c not in display.text_columns]:
+        out[ds] = [f"{text}{mark}" if (str(ds), str(learner)) in cells else text
+                   for text, learner in zip(out[ds], out["Learner"], strict=True)]
+    return Display(out, display.bold, display.text_columns)
 
 
 def display_metric(df: pd.DataFrame, metric: str, fmt: Fmt, digits: int = 2) -> Display:

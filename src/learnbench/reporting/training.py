@@ -35,6 +35,7 @@ from learnbench.reporting.tables import (
     Display,
     Fmt,
     format_number,
+    mark_cells,
     metric_summary,
     prepare,
     timing_table,
@@ -145,14 +146,7 @@ def undertrained_cells(df: pd.DataFrame) -> set[tuple[str, str]]:
 
 def mark_undertrained(display: Display, df: pd.DataFrame, fmt: Fmt) -> Display:
     """The accuracy :class:`Display` with † after the means of under-trained cells."""
-    cells = undertrained_cells(df)
-    if not cells:
-        return display
-    out = display.cells.copy()
-    for ds in [c for c in out.columns if c not in display.text_columns]:
-        out[ds] = [f"{text}{_DAGGER[fmt]}" if (str(ds), str(learner)) in cells else text
-                   for text, learner in zip(out[ds], out["Learner"], strict=True)]
-    return Display(out, display.bold, display.text_columns)
+    return mark_cells(display, undertrained_cells(df), _DAGGER[fmt])
 
 
 def undertrained_note(df: pd.DataFrame, fmt: Fmt = "md") -> str:
