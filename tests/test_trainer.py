@@ -641,3 +641,33 @@ def test_a_large_validation_fraction_still_keeps_every_class_in_training():
         tr, va = validation_split(y, fraction, seed=0)
         assert set(y[tr]) == set(range(9))
         assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == len(y)
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"max_seconds": 0}, "max_seconds must be None or a positive number; got 0"),
+    ({"patience": 0}, "patience must be None or an integer >= 1; got 0"),
+    ({"lr_schedule": "step"}, "lr_schedule must be None or one of cosine, onecycle, linear; got 'step'"),
+    ({"validation_fraction": 1.0}, r"validation_fraction must be in \[0, 1\); got 1.0"),
+])
+def test_bad_budget_parameters_are_one_line_errors(params: dict[str, Any], message: str) -> None:
+    from learnbench.errors import LearnbenchError
+    from learnbench.learners import make_learner
+
+    X = np.zeros((20, 64), dtype=np.float32)
+    y = np.arange(20) % 2
+    est = make_learner("lenet5", device="cpu", input_shape=(1, 8, 8), **params)
+    with pytest.raises(LearnbenchError, match=f"^LeNet5Classifier: {message}$"):
+        est.fit(X, y)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_a_cuda_cell_without_cuda_fails_with_one_line() -> None:
+    from learnbench.harness.worker import error_line, run_cell
+
+    config = {"dataset": "digits", "learner": "logreg", "params": {}, "seed": 0, "device": "cuda"}
+    with pytest.raises(RuntimeError) as info:
+        run_cell(config)
+    line = error_line(info.value)
+    assert "\n" not in line
+    assert "cell asks for device 'cuda' but torch.cuda.is_available() is False" in line
+    assert "worker.py" in line
