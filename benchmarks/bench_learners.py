@@ -3,7 +3,8 @@
 Like scikit-learn's ``asv_benchmarks``: data preparation in ``setup`` (not timed), then
 ``time_fit`` and ``peakmem_fit`` on the same fixed, seeded subsample, and the test accuracy
 as a ``track_`` benchmark so a change that trades accuracy for speed shows up too. The data
-is scikit-learn's bundled digits set, so these run without any dataset mirror. Learners that
+is scikit-learn's bundled digits set, so these run without any dataset mirror. The learners
+are the registry's classical entries with ``benchmark=True`` (gcForest has its own module). Learners that
 take ``n_jobs`` get ``n_jobs=1`` (pinned threads, comparable figures on any machine). The torch
 models' steps are in ``bench_torch.py``, gcForest's stages in ``bench_gcforest.py``.
 
@@ -13,6 +14,13 @@ models' steps are in ``bench_torch.py``, gcForest's stages in ``bench_gcforest.p
 from __future__ import annotations
 
 N_TRAIN, SEED = 1000, 0
+
+
+def _classical_learners() -> list[str]:
+    """The registry's classical learners in the generic benchmarks (plug-ins included)."""
+    from learnbench.learners.registry import entries
+
+    return [n for n, e in entries().items() if e.family == "classical" and e.benchmark]
 
 
 def _digits_subsample():
@@ -27,7 +35,7 @@ def _digits_subsample():
 class ClassicalFit:
     """Fit of a classical learner on 1,000 digits (8x8) with the suite's default parameters."""
 
-    params = (["logreg", "knn", "svm_rbf", "random_forest", "xgboost"],)
+    params = (_classical_learners(),)
     param_names = ["learner"]
     timeout = 300
 

@@ -26,14 +26,14 @@ SEED, INFER_BATCH, SHAPE, N_CLASSES = 0, 256, (1, 28, 28), 10
 TRAIN_BATCH: int | None = None  # None: each learner's default batch_size
 THREADS = int(os.environ.get("LEARNBENCH_BENCH_THREADS", "1"))
 
-TEXT_LEARNERS = ("bert_mlm", "minilm_logreg", "minilm_finetune")  # need text, not images
 
 
 def _image_torch_learners() -> list[str]:
     """Every deep learner of the registry that takes images (the text ones need IMDB text)."""
-    from learnbench.learners import learner_family, learner_names
+    from learnbench.learners.registry import entries
 
-    return [n for n in learner_names() if learner_family(n) == "deep" and n not in TEXT_LEARNERS]
+    return [n for n, e in entries().items()
+            if e.family == "deep" and "image" in e.modalities and e.benchmark]
 
 
 MODELS = _image_torch_learners()

@@ -588,7 +588,7 @@ def part_bert():
 
         # bert_mlm takes only the WordPiece vocabulary from the package (minilm_path() would
         # verify the MiniLM weights, which bert_mlm never loads and which do not travel)
-        bert._minilm_tokenizer = lambda: Tokenizer.from_file(tok)
+        bert.minilm_tokenizer = lambda: Tokenizer.from_file(tok)
         res["tokenizer"] = f"shipped {tok}"
     rng = np.random.default_rng(0)
     good = "great wonderful brilliant moving excellent funny loved best".split()

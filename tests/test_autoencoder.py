@@ -318,11 +318,14 @@ def test_unlabelled_rows_train_the_autoencoder_only():
 
 
 @pytest.mark.parametrize(("params", "message"), [
-    ({"kind": "variational"}, "kind must be one of undercomplete, denoising, sparse, contractive"),
-    ({"architecture": "rnn"}, "architecture must be one of fc, conv"),
-    ({"code_size": 0}, "code_size must be an integer >= 1"),
-    ({"ae_epochs": -1}, "ae_epochs must be an integer >= 0"),
-    ({"lr": 0.0}, "lr must be positive"),
+    ({"kind": "variational"}, "The 'kind' parameter of AutoencoderClassifier must be a str among"),
+    ({"architecture": "rnn"}, "The 'architecture' parameter of AutoencoderClassifier must be"),
+    ({"code_size": 0}, r"The 'code_size' parameter of AutoencoderClassifier must be an int in "
+                       r"the range \[1, inf\)"),
+    ({"ae_epochs": -1}, r"'ae_epochs' parameter of AutoencoderClassifier must be an int in the "
+                        r"range \[0, inf\). Got -1 instead."),
+    ({"lr": 0.0}, r"The 'lr' parameter of AutoencoderClassifier must be a float in the range "
+                  r"\(0.0, inf\)"),
     ({"kind": "denoising", "noise": 1.0}, "masking noise must be a probability < 1"),
     ({"architecture": "conv", "input_shape": None},
      "needs input_shape=\\(C, H, W\\) when n_features \\(60\\)"),

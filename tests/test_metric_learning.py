@@ -12,17 +12,14 @@ from learnbench.errors import LearnbenchError
 from learnbench.learners import (
     SiameseContrastiveClassifier,
     TripletClassifier,
-    batch_hard_triplets,
-    contrastive_loss,
     count_parameters,
-    estimator_flops_per_sample,
     is_torch_learner,
     learner_info,
     make_learner,
-    random_triplets,
-    semi_hard_negatives,
-    triplet_loss,
 )
+from learnbench.learners.flops import estimator_flops_per_sample
+from learnbench.learners.losses import contrastive_loss, triplet_loss
+from learnbench.learners.mining import batch_hard_triplets, random_triplets, semi_hard_negatives
 from learnbench.learners.metric_learning import PairSampler, class_balanced_batches
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -309,11 +306,16 @@ def test_registry_builds_torch_learners_with_flops_and_parameters(fitted):
 @pytest.mark.parametrize(
     ("cls", "params", "message"),
     [
-        (SiameseContrastiveClassifier, {"loss_variant": "cosine"}, "loss_variant must be one of"),
-        (SiameseContrastiveClassifier, {"margin": 0}, "margin must be positive"),
-        (TripletClassifier, {"mining": "hardest"}, "mining must be one of"),
-        (TripletClassifier, {"samples_per_class": 1}, "samples_per_class must be"),
-        (TripletClassifier, {"n_neighbors": 0}, "n_neighbors must be a positive integer"),
+        (SiameseContrastiveClassifier, {"loss_variant": "cosine"},
+         "The 'loss_variant' parameter of SiameseContrastiveClassifier must be a str among"),
+        (SiameseContrastiveClassifier, {"margin": 0}, r"The 'margin' parameter of "
+         r"SiameseContrastiveClassifier must be a float in the range \(0.0, inf\). Got 0"),
+        (TripletClassifier, {"mining": "hardest"}, "The 'mining' parameter of TripletClassifier"),
+        (TripletClassifier, {"samples_per_class": 1}, r"The 'samples_per_class' parameter of "
+         r"TripletClassifier must be an int in the range \[2, inf\)"),
+        (TripletClassifier, {"samples_per_class": 65},
+         r"samples_per_class \(65\) must be at most batch_size \(64\)"),
+        (TripletClassifier, {"n_neighbors": 0}, "The 'n_neighbors' parameter of TripletClassifier"),
         (TripletClassifier, {"input_shape": (2, 2, 5, 5)}, "input_shape must be"),
     ],
 )

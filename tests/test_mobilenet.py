@@ -13,14 +13,14 @@ from torch import nn
 from learnbench.errors import LearnbenchError
 from learnbench.learners import (
     MobileNetClassifier,
-    MobileNetV1,
-    PlainCNN,
     PlainCNNClassifier,
     count_parameters,
     is_torch_learner,
     learner_info,
     make_learner,
 )
+from learnbench.learners.cnn import PlainCNN
+from learnbench.learners.mobilenet import MobileNetV1
 from learnbench.learners.flops import count_mult_adds, estimator_flops_per_sample
 from learnbench.learners.mobilenet import COMPACT_PLAN
 
@@ -222,7 +222,7 @@ def test_input_shape_errors():
         MobileNetClassifier(max_epochs=1, input_shape=(784,)).fit(X, y)
     with pytest.raises(LearnbenchError, match=r"needs input_shape=\(C, H, W\)"):
         PlainCNNClassifier(max_epochs=1).fit(X[:, :700], y)
-    with pytest.raises(LearnbenchError, match="width_mult and resolution_mult must be positive"):
+    with pytest.raises(LearnbenchError, match="The 'width_mult' parameter of MobileNetClassifier"):
         MobileNetClassifier(max_epochs=1, width_mult=0, device="cpu").fit(X, y)
 
 

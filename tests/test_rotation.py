@@ -157,8 +157,9 @@ def test_without_standardisation_the_probe_is_the_learner_itself():
 
 
 @pytest.mark.parametrize(("params", "message"), [
-    ({"pretext_epochs": -1}, "pretext_epochs must be an integer >= 0"),
-    ({"lr": 0}, "lr must be positive"),
+    ({"pretext_epochs": -1}, r"The 'pretext_epochs' parameter of RotationPretextClassifier must "
+                             r"be an int in the range \[0, inf\)"),
+    ({"lr": 0}, "The 'lr' parameter of RotationPretextClassifier must be a float"),
     ({"input_shape": None}, "needs input_shape=\\(C, H, W\\) when n_features \\(60\\)"),
 ])
 def test_bad_parameters_raise_one_clear_error(params, message):

@@ -644,10 +644,11 @@ def test_a_large_validation_fraction_still_keeps_every_class_in_training():
 
 
 @pytest.mark.parametrize(("params", "message"), [
-    ({"max_seconds": 0}, "max_seconds must be None or a positive number; got 0"),
-    ({"patience": 0}, "patience must be None or an integer >= 1; got 0"),
-    ({"lr_schedule": "step"}, "lr_schedule must be None or one of cosine, onecycle, linear; got 'step'"),
-    ({"validation_fraction": 1.0}, r"validation_fraction must be in \[0, 1\); got 1.0"),
+    ({"max_seconds": 0}, "must be None or a float in the range (0.0, inf). Got 0 instead."),
+    ({"patience": 0}, "must be None or an int in the range [1, inf). Got 0 instead."),
+    ({"lr_schedule": "step"},
+     "must be None or a str among {'cosine', 'linear', 'onecycle'}. Got 'step' instead."),
+    ({"validation_fraction": 1.0}, "must be a float in the range [0.0, 1.0). Got 1.0 instead."),
 ])
 def test_bad_budget_parameters_are_one_line_errors(params: dict[str, Any], message: str) -> None:
     from learnbench.errors import LearnbenchError
@@ -656,8 +657,10 @@ def test_bad_budget_parameters_are_one_line_errors(params: dict[str, Any], messa
     X = np.zeros((20, 64), dtype=np.float32)
     y = np.arange(20) % 2
     est = make_learner("lenet5", device="cpu", input_shape=(1, 8, 8), **params)
-    with pytest.raises(LearnbenchError, match=f"^LeNet5Classifier: {message}$"):
+    [key] = params
+    with pytest.raises(LearnbenchError) as err:
         est.fit(X, y)
+    assert str(err.value) == f"The {key!r} parameter of LeNet5Classifier {message}"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")

@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from learnbench.datasets.artifacts import Artifact, fetch
-from learnbench.datasets.base import Dataset, DatasetSpec, register
-from learnbench.datasets.delimited import convert, expect_rows, read_rows
-from learnbench.datasets.parsed_cache import cache_key, load_or_build
+from learnbench.datasets.artifacts import fetch
+from learnbench.datasets.base import DatasetSpec, Parsed, register
+from learnbench.datasets.delimited import convert, expect_rows, read_rows, uci_artifact
 from learnbench.errors import CorruptArtifactError
 
 if TYPE_CHECKING:  # pandas and scikit-learn are imported when a load needs them
@@ -26,7 +25,6 @@ NUMERIC = ("age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "ho
 CATEGORICAL = tuple(c for c in COLUMNS if c not in NUMERIC)
 LABELS = ("<=50K", ">50K")
 N_TRAIN, N_TEST = 32_561, 16_281
-_UCI = "https://archive.ics.uci.edu/ml/machine-learning-databases/adult/"
 
 
 @register
@@ -55,43 +53,28 @@ class Adult(DatasetSpec):
     sizes = "32,561 train / 16,281 test"
     classes = LABELS
     artifacts = (
-        Artifact(
-            filename="uci/adult.data",
-            url=f"{_UCI}adult.data",
-            sha256="5b00264637dbfec36bdeaab5676b0b309ff9eb788d63554ca0a249491c86603d",
+        uci_artifact(
+            "adult", "adult.data", "5b00264637dbfec36bdeaab5676b0b309ff9eb788d63554ca0a249491c86603d"
         ),
-        Artifact(
-            filename="uci/adult.test",
-            url=f"{_UCI}adult.test",
-            sha256="a2a9044bc167a35b2361efbabec64e89d69ce82d9790d2980119aac5fd7e9c05",
+        uci_artifact(
+            "adult", "adult.test", "a2a9044bc167a35b2361efbabec64e89d69ce82d9790d2980119aac5fd7e9c05"
         ),
-        Artifact(  # documentation only: verified by `learnbench datasets verify`, not parsed
-            filename="uci/adult.names",
-            url=f"{_UCI}adult.names",
-            sha256="c248284c0b5de30c9e1958d6cdd168a34a654758b620e68f46aefa83fc0a576a",
+        uci_artifact(  # documentation only: verified by `learnbench datasets verify`, not parsed
+            "adult", "adult.names",
+            "c248284c0b5de30c9e1958d6cdd168a34a654758b620e68f46aefa83fc0a576a", parsed=False,
         ),
     )
 
-    def load(self, seed: int = 0) -> Dataset:
+    def _parse(self, seed: int) -> Parsed:
         """The official split (``seed`` unused); X dense float32 (one-hot + standardised)."""
-        key = cache_key(self.name, self.artifacts[:2], {})
-        arrays, hit = load_or_build(self.name, key, self._build)
-        return Dataset(
-            name=self.name,
-            X_train=arrays["X_train"],
-            y_train=arrays["y_train"],
-            X_test=arrays["X_test"],
-            y_test=arrays["y_test"],
-            classes=list(self.classes),
-            modality=self.modality,
-            citation=self.citation,
-            protocol=self.protocol,
+        arrays, hit = self.cached_arrays(self._build)
+        return Parsed.from_arrays(
+            arrays,
+            cache_hit=hit,
             meta={
                 "feature_names": arrays["feature_names"].tolist(),
                 "numeric_mean": arrays["numeric_mean"],
                 "numeric_scale": arrays["numeric_scale"],
-                "source_files": [a.filename for a in self.artifacts[:2]],
-                "cache_hit": hit,
             },
         )
 

@@ -45,7 +45,9 @@ class Artifact:
     ``filename`` is relative to a mirror root (and to ``<cache>/artifacts``). A copy is
     valid when its SHA-256 is ``sha256`` or one of ``alt_sha256``, or, when
     ``content_sha256`` is set, when its gunzip-decompressed bytes hash to it (so a
-    re-compressed ``.gz`` of the same content is accepted).
+    re-compressed ``.gz`` of the same content is accepted). ``parsed=False`` marks a
+    documentation file (a UCI ``.names``): verified by ``learnbench datasets verify`` but
+    not read by the loader, so it neither keys the parsed cache nor counts as a source file.
     """
 
     filename: str
@@ -53,6 +55,7 @@ class Artifact:
     sha256: str
     alt_sha256: tuple[str, ...] = ()
     content_sha256: str | None = None
+    parsed: bool = True
 
     @property
     def accepted(self) -> tuple[str, ...]:

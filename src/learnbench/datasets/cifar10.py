@@ -16,8 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from learnbench.datasets.artifacts import Artifact, fetch
-from learnbench.datasets.base import Dataset, DatasetSpec, register
-from learnbench.datasets.parsed_cache import cache_key, load_or_build
+from learnbench.datasets.base import DatasetSpec, Parsed, register
 from learnbench.datasets.tar_stream import read_members
 from learnbench.errors import CorruptArtifactError
 
@@ -102,29 +101,12 @@ class CIFAR10(DatasetSpec):
         ),
     )
 
-    def load(self, seed: int = 0) -> Dataset:
+    def _parse(self, seed: int) -> Parsed:
         """The official split (``seed`` unused); X ``(n, 3*32*32)`` float32 in [0, 1], CHW order."""
-        key = cache_key(self.name, self.artifacts, {"n": [self.n_train, self.n_test]})
-        arrays, hit = load_or_build(self.name, key, self._parse)
-        X_train = arrays["X_train"].astype(np.float32)
-        X_train /= 255.0
-        X_test = arrays["X_test"].astype(np.float32)
-        X_test /= 255.0
-        return Dataset(
-            name=self.name,
-            X_train=X_train,
-            y_train=arrays["y_train"],
-            X_test=X_test,
-            y_test=arrays["y_test"],
-            classes=list(self.classes),
-            modality=self.modality,
-            citation=self.citation,
-            protocol=self.protocol,
-            image_shape=self.image_shape,
-            meta={"source_files": [a.filename for a in self.artifacts], "cache_hit": hit},
-        )
+        arrays, hit = self.cached_arrays(self._build, n=[self.n_train, self.n_test])
+        return Parsed.from_pixels(arrays, cache_hit=hit)
 
-    def _parse(self) -> dict[str, np.ndarray]:
+    def _build(self) -> dict[str, np.ndarray]:
         """Read the six batches and the meta file from the archive; check every shape."""
         path = fetch(self.artifacts[0])
         members = _read_members(path, [*TRAIN_BATCHES, TEST_BATCH, META])

@@ -1,4 +1,5 @@
-"""Rows of the UCI text tables (comma- or whitespace-separated), checked field by field.
+"""The UCI text tables: their artifacts, and their rows (comma- or whitespace-separated),
+checked field by field.
 
 Hand-written rather than ``pandas.read_csv`` because a malformed row must be a one-line
 error naming the file and the line: pandas fills a short row with NaN without a word, and
@@ -11,11 +12,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from learnbench.datasets.artifacts import Artifact
 from learnbench.errors import CorruptArtifactError
 
 T = TypeVar("T")
 
 Row = tuple[int, list[str]]  # (1-based line number, fields)
+
+UCI_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/"
+
+
+def uci_artifact(folder: str, filename: str, sha256: str, *, parsed: bool = True) -> Artifact:
+    """``uci/<filename>`` in the mirror, from ``<UCI_URL><folder>/<filename>``."""
+    return Artifact(
+        filename=f"uci/{filename}", url=f"{UCI_URL}{folder}/{filename}", sha256=sha256,
+        parsed=parsed,
+    )
 
 
 def read_rows(path: Path, n_fields: int, sep: str | None = ",") -> list[Row]:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from learnbench.datasets.base import Dataset, DatasetSpec, register
+from learnbench.datasets.base import DatasetSpec, Parsed, register
 
 TEST_SIZE = 0.25
 
@@ -31,10 +29,11 @@ class Digits(DatasetSpec):
         "stratify=y, random_state=seed))"
     )
 
-    def load(self, seed: int = 0, **params: Any) -> Dataset:
-        """A stratified 75/25 split drawn with ``seed``; X scaled to [0, 1] by dividing by 16."""
-        if params:
-            raise TypeError(f"dataset {self.name!r} takes no parameters, got {sorted(params)}")
+    def _parse(self, seed: int) -> Parsed:
+        """A stratified 75/25 split drawn with ``seed``; X scaled to [0, 1] by dividing by 16.
+
+        Not cached: the data ships with scikit-learn and is small (1,797 rows).
+        """
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
 
@@ -44,15 +43,9 @@ class Digits(DatasetSpec):
         idx_train, idx_test = train_test_split(
             np.arange(len(y)), test_size=TEST_SIZE, stratify=y, random_state=seed
         )
-        return Dataset(
-            name=self.name,
-            X_train=X[idx_train],
-            y_train=y[idx_train],
-            X_test=X[idx_test],
-            y_test=y[idx_test],
+        return Parsed.take(
+            X, y, idx_train, idx_test,
             classes=[str(d) for d in range(10)],
-            modality=self.modality,
-            citation=self.citation,
             protocol=f"{self.protocol}, seed={seed}",
             image_shape=(1, 8, 8),
             meta={"seed": seed, "train_index": idx_train, "test_index": idx_test},

@@ -17,17 +17,11 @@ from typing import Any
 import numpy as np
 
 from learnbench.datasets.artifacts import Artifact, fetch
-from learnbench.datasets.base import Dataset, DatasetSpec, register
-from learnbench.datasets.parsed_cache import (
-    cache_key,
-    load_or_build,
-    pack_csr,
-    pack_strings,
-    unpack_csr,
-    unpack_strings,
-)
+from learnbench.datasets.base import DatasetSpec, ParamSpec, Parsed, register
+from learnbench.datasets.parsed_cache import pack_csr, pack_strings, unpack_csr, unpack_strings
 from learnbench.datasets.tar_stream import read_members
 from learnbench.errors import CorruptArtifactError
+from learnbench.validation import Integral, Interval, StrOptions
 
 LABELS = ("neg", "pos")
 PER_LABEL = 12_500  # reviews per (split, label)
@@ -67,10 +61,22 @@ class IMDB(DatasetSpec):
     )
     sizes = "25,000 train / 25,000 test (12,500 per label each) + 50,000 unlabelled"
     classes = LABELS
-    load_params = {
-        "representation": "'tfidf'; 'tfidf' (sparse CSR float32) or 'text' (raw strings)",
-        "max_features": "50000; TF-IDF vocabulary size (most frequent train n-grams)",
-        "include_unsup": "False; also return the 50,000 unlabelled reviews in meta['unsup_text']",
+    parameters = {
+        "representation": ParamSpec(
+            default="tfidf",
+            constraints=[StrOptions(set(REPRESENTATIONS))],
+            help="'tfidf' (sparse CSR float32) or 'text' (raw strings)",
+        ),
+        "max_features": ParamSpec(
+            default=MAX_FEATURES,
+            constraints=[Interval(Integral, 1, None, closed="left")],
+            help="TF-IDF vocabulary size (most frequent train n-grams)",
+        ),
+        "include_unsup": ParamSpec(
+            default=False,
+            constraints=["boolean"],
+            help="also return the 50,000 unlabelled reviews in meta['unsup_text']",
+        ),
     }
     artifacts = (
         Artifact(
@@ -83,22 +89,11 @@ class IMDB(DatasetSpec):
         ),
     )
 
-    def load(
-        self,
-        seed: int = 0,
-        *,
-        representation: str = "tfidf",
-        max_features: int = MAX_FEATURES,
-        include_unsup: bool = False,
-    ) -> Dataset:
+    def _parse(
+        self, seed: int, *, representation: str, max_features: int, include_unsup: bool
+    ) -> Parsed:
         """The official split (``seed`` unused) as TF-IDF features or raw text."""
-        if representation not in REPRESENTATIONS:
-            raise ValueError(
-                f"imdb: representation must be one of {REPRESENTATIONS}, got {representation!r}"
-            )
-        if not (isinstance(max_features, int) and max_features > 0):
-            raise ValueError(f"imdb: max_features must be a positive int, got {max_features!r}")
-        meta: dict[str, Any] = {"source_files": [a.filename for a in self.artifacts]}
+        meta: dict[str, Any] = {}
         raw: dict[str, np.ndarray] | None = None
         if representation == "tfidf":
             arrays, hit = self._tfidf(max_features)
@@ -127,37 +122,31 @@ class IMDB(DatasetSpec):
                 "ratings_test": arrays["test_ratings"],
                 "review_ids_train": arrays["train_ids"],
                 "review_ids_test": arrays["test_ids"],
-                "cache_hit": hit,
             }
         )
-        return Dataset(
-            name=self.name,
+        return Parsed(
             X_train=X_train,
             y_train=arrays["train_labels"],
             X_test=X_test,
             y_test=arrays["test_labels"],
-            classes=list(self.classes),
-            modality=self.modality,
-            citation=self.citation,
+            cache_hit=hit,
             protocol=protocol,
             meta=meta,
         )
 
     def _raw(self) -> tuple[dict[str, np.ndarray], bool]:
         """The parsed reviews (train, test, unsup), from the cache or the archive."""
-        key = cache_key(self.name, self.artifacts, {"stage": "text"})
-        return load_or_build(self.name, key, lambda: read_reviews(fetch(self.artifacts[0])))
+        return self.cached_arrays(lambda: read_reviews(fetch(self.artifacts[0])), stage="text")
 
     def _tfidf(self, max_features: int) -> tuple[dict[str, np.ndarray], bool]:
         """TF-IDF features fitted on the training reviews, from the cache or built."""
-        params = {
-            "stage": "tfidf",
-            "max_features": max_features,
-            "ngram_range": list(NGRAM_RANGE),
-            "sublinear_tf": True,
-        }
-        key = cache_key(self.name, self.artifacts, params)
-        return load_or_build(self.name, key, lambda: tfidf_features(self._raw()[0], max_features))
+        return self.cached_arrays(
+            lambda: tfidf_features(self._raw()[0], max_features),
+            stage="tfidf",
+            max_features=max_features,
+            ngram_range=list(NGRAM_RANGE),
+            sublinear_tf=True,
+        )
 
 
 def tfidf_features(raw: dict[str, np.ndarray], max_features: int) -> dict[str, np.ndarray]:

@@ -6,10 +6,9 @@ import string
 
 import numpy as np
 
-from learnbench.datasets.artifacts import Artifact, fetch
-from learnbench.datasets.base import Dataset, DatasetSpec, register
-from learnbench.datasets.delimited import convert, expect_rows, read_rows
-from learnbench.datasets.parsed_cache import cache_key, load_or_build
+from learnbench.datasets.artifacts import fetch
+from learnbench.datasets.base import DatasetSpec, ParamSpec, Parsed, register
+from learnbench.datasets.delimited import convert, expect_rows, read_rows, uci_artifact
 from learnbench.errors import CorruptArtifactError
 
 N_ROWS, N_TRAIN = 20_000, 16_000
@@ -18,7 +17,6 @@ FEATURES = (
     "y2bar", "xybar", "x2ybr", "xy2br", "x-ege", "xegvy", "y-ege", "yegvx",
 )
 LETTERS = tuple(string.ascii_uppercase)
-_UCI = "https://archive.ics.uci.edu/ml/machine-learning-databases/letter-recognition/"
 
 
 @register
@@ -44,43 +42,36 @@ class Letter(DatasetSpec):
     )
     sizes = "16,000 train / 4,000 test"
     classes = LETTERS
-    load_params = {
-        "scale": "True; standardise the 16 features (mean/std of the 16,000 training rows)",
+    parameters = {
+        "scale": ParamSpec(
+            default=True,
+            constraints=["boolean"],
+            help="standardise the 16 features (mean/std of the 16,000 training rows)",
+        ),
     }
     artifacts = (
-        Artifact(
-            filename="uci/letter-recognition.data",
-            url=f"{_UCI}letter-recognition.data",
-            sha256="2b89f3602cf768d3c8355267d2f13f2417809e101fc2b5ceee10db19a60de6e2",
+        uci_artifact(
+            "letter-recognition", "letter-recognition.data",
+            "2b89f3602cf768d3c8355267d2f13f2417809e101fc2b5ceee10db19a60de6e2",
         ),
     )
 
-    def load(self, seed: int = 0, *, scale: bool = True) -> Dataset:
+    def _parse(self, seed: int, *, scale: bool) -> Parsed:
         """The fixed split (``seed`` unused); X float32, standardised on train when ``scale``."""
-        key = cache_key(self.name, self.artifacts, {"scale": bool(scale)})
-        arrays, hit = load_or_build(self.name, key, lambda: self._build(bool(scale)))
-        meta = {"source_files": [a.filename for a in self.artifacts], "cache_hit": hit}
-        if scale:
-            meta["scaler_mean"] = arrays["scaler_mean"]
-            meta["scaler_scale"] = arrays["scaler_scale"]
-        return Dataset(
-            name=self.name,
-            X_train=arrays["X_train"],
-            y_train=arrays["y_train"],
-            X_test=arrays["X_test"],
-            y_test=arrays["y_test"],
-            classes=list(self.classes),
-            modality=self.modality,
-            citation=self.citation,
+        arrays, hit = self.cached_arrays(lambda: self._build(bool(scale)), scale=bool(scale))
+        scaler = {k: arrays[k] for k in ("scaler_mean", "scaler_scale") if scale}
+        return Parsed.from_arrays(
+            arrays,
+            cache_hit=hit,
             protocol=(
                 "first 16,000 rows train, last 4,000 test; "
                 + ("standardised on train" if scale else "raw integer features")
             ),
-            meta={**meta, "feature_names": list(FEATURES)},
+            meta={**scaler, "feature_names": list(FEATURES)},
         )
 
     def _build(self, scale: bool) -> dict[str, np.ndarray]:
-        X, y = self._parse()
+        X, y = self._read()
         out = {
             "X_train": X[:N_TRAIN],
             "y_train": y[:N_TRAIN],
@@ -96,7 +87,7 @@ class Letter(DatasetSpec):
             out["scaler_mean"], out["scaler_scale"] = scaler.mean_, scaler.scale_
         return out
 
-    def _parse(self) -> tuple[np.ndarray, np.ndarray]:
+    def _read(self) -> tuple[np.ndarray, np.ndarray]:
         """All 20,000 rows: (X float32 raw integers, y int64 letter index)."""
         path = fetch(self.artifacts[0])
         rows = read_rows(path, 1 + len(FEATURES), sep=",")

@@ -9,14 +9,13 @@ load neither decompresses nor parses.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from learnbench import config
 from learnbench.datasets.artifacts import Artifact, gunzip_to
-from learnbench.datasets.base import Dataset, DatasetSpec, register
-from learnbench.datasets.parsed_cache import cache_key, load_or_build
+from learnbench.datasets.base import DatasetSpec, Parsed, register
 from learnbench.errors import CorruptArtifactError
 
 # The four IDX files every MNIST-layout dataset ships, in (split, kind) order.
@@ -59,27 +58,12 @@ class IdxImageSpec(DatasetSpec):
     n_test: ClassVar[int] = 10_000
     image_shape: ClassVar[tuple[int, int, int]] = (1, 28, 28)
 
-    def load(self, seed: int = 0, **params: Any) -> Dataset:
-        """The official split; ``seed`` is accepted for the common signature but unused."""
-        if params:
-            raise TypeError(f"dataset {self.name!r} takes no parameters, got {sorted(params)}")
-        key = cache_key(self.name, self.artifacts, {}, version=1)
-        arrays, hit = load_or_build(self.name, key, self._parse)
-        return Dataset(
-            name=self.name,
-            X_train=_to_unit_float(arrays["X_train"]),
-            y_train=arrays["y_train"],
-            X_test=_to_unit_float(arrays["X_test"]),
-            y_test=arrays["y_test"],
-            classes=list(self.classes),
-            modality=self.modality,
-            citation=self.citation,
-            protocol=self.protocol,
-            image_shape=self.image_shape,
-            meta={"source_files": [a.filename for a in self.artifacts], "cache_hit": hit},
-        )
+    def _parse(self, seed: int) -> Parsed:
+        """The official split (``seed`` unused); X float32 in [0, 1]."""
+        arrays, hit = self.cached_arrays(self._build)
+        return Parsed.from_pixels(arrays, cache_hit=hit)
 
-    def _parse(self) -> dict[str, np.ndarray]:
+    def _build(self) -> dict[str, np.ndarray]:
         """Decompress the verified artifacts and read both splits (uint8, flattened)."""
         root = config.cache_dir()
         raw = root / self.torchvision_class / "raw"
@@ -124,13 +108,6 @@ class IdxImageSpec(DatasetSpec):
                 f"got {labels.min()}..{labels.max()}"
             )
         return np.ascontiguousarray(images.reshape(n, c * h * w), dtype=np.uint8), labels
-
-
-def _to_unit_float(pixels: np.ndarray) -> np.ndarray:
-    """uint8 pixels as float32 in [0, 1] (exactly ``p / 255``)."""
-    X = pixels.astype(np.float32)
-    X /= 255.0
-    return X
 
 
 def _first_unreadable(images_file: Path, labels_file: Path) -> Path | None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from learnbench.datasets.artifacts import Artifact, fetch
-from learnbench.datasets.base import Dataset, DatasetSpec, register
-from learnbench.datasets.parsed_cache import cache_key, load_or_build
+from learnbench.datasets.base import DatasetSpec, ParamSpec, Parsed, register, to_unit_float
 from learnbench.errors import CorruptArtifactError
+from learnbench.validation import Integral, Interval, Options
 
 N_SUBJECTS = 40
 PER_SUBJECT = 10
@@ -111,11 +111,19 @@ class ORL(DatasetSpec):
     sizes = "400 images: 40k train / 40(10-k) test (k=5: 200 / 200)"
     classes = tuple(f"s{s}" for s in range(1, N_SUBJECTS + 1))
     image_shape = (1, HEIGHT, WIDTH)
-    load_params = {
-        "train_per_subject": "5; training images per subject, 1..9 (paper: 5, 7, 9)",
-        "downscale": (
-            "1; shrink factor 1, 2 or 4 (112x92, 56x46, 28x23) with PIL's antialiased "
-            "bilinear resize, as torchvision Resize does, for CNN learners"
+    parameters = {
+        "train_per_subject": ParamSpec(
+            default=5,
+            constraints=[Interval(Integral, 1, PER_SUBJECT - 1, closed="both")],
+            help="training images per subject, 1..9 (paper: 5, 7, 9)",
+        ),
+        "downscale": ParamSpec(
+            default=1,
+            constraints=[Options(Integral, set(DOWNSCALES))],
+            help=(
+                "shrink factor 1, 2 or 4 (112x92, 56x46, 28x23) with PIL's antialiased "
+                "bilinear resize, as torchvision Resize does, for CNN learners"
+            ),
         ),
     }
     artifacts = (
@@ -126,30 +134,15 @@ class ORL(DatasetSpec):
         ),
     )
 
-    def load(self, seed: int = 0, *, train_per_subject: int = 5, downscale: int = 1) -> Dataset:
+    def _parse(self, seed: int, *, train_per_subject: int, downscale: int) -> Parsed:
         """k images per subject for training, chosen by ``seed``; X flattened float32 in [0, 1]."""
-        if not 1 <= train_per_subject < PER_SUBJECT:
-            raise ValueError(
-                f"orl: train_per_subject must be 1..{PER_SUBJECT - 1}, got {train_per_subject}"
-            )
-        if downscale not in DOWNSCALES:
-            raise ValueError(f"orl: downscale must be one of {DOWNSCALES}, got {downscale}")
-        key = cache_key(self.name, self.artifacts, {"downscale": downscale})
-        arrays, hit = load_or_build(self.name, key, lambda: self._parse(downscale))
+        arrays, hit = self.cached_arrays(lambda: self._read(downscale), downscale=downscale)
         images, labels = arrays["images"], arrays["labels"]
         n, h, w = images.shape
-        X = images.reshape(n, h * w).astype(np.float32)
-        X /= 255.0
         train, test = split_per_subject(labels, train_per_subject, seed)
-        return Dataset(
-            name=self.name,
-            X_train=X[train],
-            y_train=labels[train],
-            X_test=X[test],
-            y_test=labels[test],
-            classes=list(self.classes),
-            modality=self.modality,
-            citation=self.citation,
+        return Parsed.take(
+            to_unit_float(images.reshape(n, h * w)), labels, train, test,
+            cache_hit=hit,
             protocol=(
                 f"{train_per_subject} random images per subject for training, "
                 f"{PER_SUBJECT - train_per_subject} for testing (gcForest protocol), "
@@ -162,12 +155,10 @@ class ORL(DatasetSpec):
                 "downscale": downscale,
                 "train_index": train,
                 "test_index": test,
-                "source_files": [a.filename for a in self.artifacts],
-                "cache_hit": hit,
             },
         )
 
-    def _parse(self, downscale: int) -> dict[str, np.ndarray]:
+    def _read(self, downscale: int) -> dict[str, np.ndarray]:
         """All 400 images in subject-major order (index = 10*(s-1) + (m-1)) and their labels."""
         path = fetch(self.artifacts[0])
         images = []

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from learnbench.datasets.artifacts import Artifact, fetch
-from learnbench.datasets.base import Dataset, DatasetSpec, register
-from learnbench.datasets.delimited import convert, expect_rows, read_rows
-from learnbench.datasets.parsed_cache import cache_key, load_or_build
+from learnbench.datasets.artifacts import fetch
+from learnbench.datasets.base import DatasetSpec, ParamSpec, Parsed, register
+from learnbench.datasets.delimited import convert, expect_rows, read_rows, uci_artifact
 from learnbench.errors import CorruptArtifactError
+from learnbench.validation import Interval, Real
 
 N_ROWS = 1_484
 FEATURES = ("mcg", "gvh", "alm", "mit", "erl", "pox", "vac", "nuc")
 # Most to least frequent, as the UCI description lists them; the label is the index here.
 CLASSES = ("CYT", "NUC", "MIT", "ME3", "ME2", "ME1", "EXC", "VAC", "POX", "ERL")
 TEST_SIZE = 0.3
-_UCI = "https://archive.ics.uci.edu/ml/machine-learning-databases/yeast/"
 
 
 @register
@@ -41,42 +40,36 @@ class Yeast(DatasetSpec):
     )
     sizes = "1,484 rows: 1,038 train / 446 test at test_size=0.3"
     classes = CLASSES
-    load_params = {"test_size": "0.3; fraction of each class held out for testing"}
-    artifacts = (
-        Artifact(
-            filename="uci/yeast.data",
-            url=f"{_UCI}yeast.data",
-            sha256="ab3f26cae475985f6f1552beb179f6d926022d934b56d7707cda420f855f2062",
+    parameters = {
+        "test_size": ParamSpec(
+            default=TEST_SIZE,
+            constraints=[Interval(Real, 0, 1, closed="neither")],
+            help="fraction of each class held out for testing",
         ),
-        Artifact(  # documentation only: verified by `learnbench datasets verify`, not parsed
-            filename="uci/yeast.names",
-            url=f"{_UCI}yeast.names",
-            sha256="c0b2d0e8708c1d2484e898749ab13f46fdc797ac49844c6294108db57bcad19e",
+    }
+    artifacts = (
+        uci_artifact(
+            "yeast", "yeast.data", "ab3f26cae475985f6f1552beb179f6d926022d934b56d7707cda420f855f2062"
+        ),
+        uci_artifact(  # documentation only: verified by `learnbench datasets verify`, not parsed
+            "yeast", "yeast.names",
+            "c0b2d0e8708c1d2484e898749ab13f46fdc797ac49844c6294108db57bcad19e", parsed=False,
         ),
     )
 
-    def load(self, seed: int = 0, *, test_size: float = TEST_SIZE) -> Dataset:
+    def _parse(self, seed: int, *, test_size: float) -> Parsed:
         """A stratified split drawn with ``seed``; X float32 raw scores."""
         from sklearn.model_selection import train_test_split
 
-        if not 0.0 < test_size < 1.0:
-            raise ValueError(f"yeast: test_size must lie strictly between 0 and 1, got {test_size}")
-        key = cache_key(self.name, self.artifacts[:1], {})
-        arrays, hit = load_or_build(self.name, key, self._parse)
-        X, y = arrays["X"], arrays["y"]
+        arrays, hit = self.cached_arrays(self._read)
+        y = arrays["y"]
         train, test = train_test_split(
             np.arange(len(y)), test_size=test_size, stratify=y, random_state=seed
         )
         train, test = np.sort(train), np.sort(test)
-        return Dataset(
-            name=self.name,
-            X_train=X[train],
-            y_train=y[train],
-            X_test=X[test],
-            y_test=y[test],
-            classes=list(self.classes),
-            modality=self.modality,
-            citation=self.citation,
+        return Parsed.take(
+            arrays["X"], y, train, test,
+            cache_hit=hit,
             protocol=f"seeded stratified split, test_size={test_size}, raw features, seed={seed}",
             meta={
                 "seed": seed,
@@ -85,12 +78,10 @@ class Yeast(DatasetSpec):
                 "test_index": test,
                 "protein_names": arrays["names"],
                 "feature_names": list(FEATURES),
-                "source_files": [self.artifacts[0].filename],
-                "cache_hit": hit,
             },
         )
 
-    def _parse(self) -> dict[str, np.ndarray]:
+    def _read(self) -> dict[str, np.ndarray]:
         """All 1,484 rows in file order: X float32, y int64 (index into CLASSES), names."""
         path = fetch(self.artifacts[0])
         rows = read_rows(path, 2 + len(FEATURES), sep=None)

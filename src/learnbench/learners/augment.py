@@ -13,19 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from learnbench.errors import LearnbenchError
-
-#: ``augment`` values: horizontal flips, random shifts of up to ``MAX_SHIFT`` of the image
-#: size, or both.
-AUGMENTATIONS = ("flip", "shift", "flip+shift")
+#: Random shifts move an image by up to this share of its size.
 MAX_SHIFT = 0.1
-
-
-def check_augment(owner: str, augment: str | None) -> None:
-    """Raise a one-line ``LearnbenchError`` unless ``augment`` is None or a known name."""
-    if augment is not None and augment not in AUGMENTATIONS:
-        raise LearnbenchError(f"{owner}: augment must be None or one of {', '.join(AUGMENTATIONS)}; "
-                              f"got {augment!r}")
 
 
 def augment_batch(x: Tensor, augment: str | None, generator: torch.Generator) -> Tensor:

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 from collections.abc import Iterator
 from typing import Any
 
@@ -57,7 +56,16 @@ from torch import Tensor, nn
 
 from learnbench.errors import LearnbenchError
 from learnbench.learners import trainer as trainer_mod
+from learnbench.learners.constraints import (
+    NON_NEGATIVE_INT,
+    NON_NEGATIVE_REAL,
+    POSITIVE_INT,
+    POSITIVE_INTS,
+    POSITIVE_REAL,
+)
+from learnbench.learners.heads import fit_head
 from learnbench.learners.torch_base import ProfileParts, TorchLearner
+from learnbench.validation import StrOptions
 
 KINDS = ("undercomplete", "denoising", "sparse", "contractive")
 ARCHITECTURES = ("fc", "conv")
@@ -256,26 +264,6 @@ def image_shape(input_shape: Any, n_features: int, owner: str) -> tuple[int, int
     return shape  # type: ignore[return-value]
 
 
-def check_int(owner: str, name: str, value: Any, minimum: int) -> None:
-    """Raise a ``LearnbenchError`` unless ``value`` is an integer >= ``minimum``."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise LearnbenchError(f"{owner}: {name} must be an integer >= {minimum}; got {value!r}")
-
-
-def fit_head(name: str, params: dict[str, Any] | None, seed: int, X: np.ndarray, y: Any) -> Any:
-    """A learnbench learner ``name`` (with ``params``) fitted on features ``X``.
-
-    It gets the fit's seed as ``random_state`` when it has one and ``params`` does not set it.
-    """
-    from learnbench.learners import make_learner  # the registry module imports this one lazily
-
-    params = dict(params or {})
-    head = make_learner(name, **params)
-    if "random_state" in head.get_params() and "random_state" not in params:
-        head.set_params(random_state=seed)
-    return head.fit(X, y)
-
-
 class FeatureLearnerMixin(TorchLearner):
     """Batched inference for torch feature learners (device, pickling: :class:`TorchLearner`).
 
@@ -356,6 +344,25 @@ class AutoencoderClassifier(FeatureLearnerMixin, ClassifierMixin, BaseEstimator)
     (epochs run, all phases), ``fit_samples_`` (samples processed, unlabelled rows included)
     and ``training_log_`` (the phases "autoencoder", then "head" and "fine_tune").
     """
+
+    _parameter_constraints = {
+        "kind": [StrOptions(set(KINDS))],
+        "architecture": [StrOptions(set(ARCHITECTURES))],
+        "code_size": [POSITIVE_INT],
+        "tied_weights": ["boolean"],
+        "noise": [NON_NEGATIVE_REAL],
+        "corruption": [StrOptions(set(CORRUPTIONS))],
+        "sparsity_weight": [NON_NEGATIVE_REAL],
+        "contractive_weight": [NON_NEGATIVE_REAL],
+        "conv_widths": [POSITIVE_INTS],
+        "ae_epochs": [NON_NEGATIVE_INT],
+        "classifier": [str],
+        "classifier_params": [None, dict],
+        "fine_tune": ["boolean"],
+        "head_epochs": [NON_NEGATIVE_INT],
+        "fine_tune_epochs": [NON_NEGATIVE_INT],
+        "fine_tune_lr": [None, POSITIVE_REAL],
+    }
 
     def __init__(
         self,
@@ -452,35 +459,10 @@ class AutoencoderClassifier(FeatureLearnerMixin, ClassifierMixin, BaseEstimator)
         self.fit_samples_ = sum(p.samples for p in self.training_log_)
         return self
 
-    def _check_params(self) -> None:
-        owner = type(self).__name__
-        for key, allowed in (("kind", KINDS), ("architecture", ARCHITECTURES),
-                             ("corruption", CORRUPTIONS)):
-            if getattr(self, key) not in allowed:
-                raise LearnbenchError(
-                    f"{owner}: {key} must be one of {', '.join(allowed)}; got {getattr(self, key)!r}"
-                )
-        for key in ("code_size", "batch_size", "predict_batch_size"):
-            check_int(owner, key, getattr(self, key), 1)
-        for key in ("ae_epochs", "head_epochs", "fine_tune_epochs"):
-            check_int(owner, key, getattr(self, key), 0)
-        for key in ("lr", "fine_tune_lr"):
-            value = getattr(self, key)
-            if not (value is None and key == "fine_tune_lr") and not (
-                isinstance(value, numbers.Real) and value > 0
-            ):
-                raise LearnbenchError(f"{owner}: {key} must be positive; got {value!r}")
-        for key in ("noise", "sparsity_weight", "contractive_weight"):
-            value = getattr(self, key)
-            if not (isinstance(value, numbers.Real) and value >= 0):
-                raise LearnbenchError(f"{owner}: {key} must be >= 0; got {value!r}")
+    def _check_param_relations(self) -> None:
         if self.corruption == "masking" and not self.noise < 1:
-            raise LearnbenchError(f"{owner}: masking noise must be a probability < 1; got {self.noise!r}")
-        if self.architecture == "conv":
-            widths = list(self.conv_widths)
-            if not widths or any(not isinstance(w, numbers.Integral) or w < 1 for w in widths):
-                raise LearnbenchError(f"{owner}: conv_widths must be positive integers; got {widths}")
-        self._check_budget_params()
+            raise LearnbenchError(f"{type(self).__name__}: masking noise must be a probability "
+                                  f"< 1; got {self.noise!r}")
 
     def _resolve_input_shape(self, n_features: int) -> tuple[int, ...]:
         if self.architecture == "conv":
@@ -664,31 +646,3 @@ def _ae_step_loss(learner: AutoencoderClassifier) -> Any:
         return reconstruction + penalty, len(xb)
 
     return batch_loss
-
-
-# -- registry factories ------------------------------------------------------------------------
-
-
-def dae_logreg(**params: Any) -> AutoencoderClassifier:
-    """Denoising autoencoder (25% masking noise) + logistic regression on its codes."""
-    return AutoencoderClassifier(**{"kind": "denoising", **params})
-
-
-def sae_logreg(**params: Any) -> AutoencoderClassifier:
-    """Sparse (L1 on the code) autoencoder + logistic regression on its codes."""
-    return AutoencoderClassifier(**{"kind": "sparse", **params})
-
-
-def cae_logreg(**params: Any) -> AutoencoderClassifier:
-    """Contractive autoencoder (closed-form penalty, FC) + logistic regression on its codes."""
-    return AutoencoderClassifier(**{"kind": "contractive", **params})
-
-
-def conv_ae_logreg(**params: Any) -> AutoencoderClassifier:
-    """Convolutional undercomplete autoencoder + logistic regression on its codes."""
-    return AutoencoderClassifier(**{"architecture": "conv", **params})
-
-
-def ae_finetune(**params: Any) -> AutoencoderClassifier:
-    """Undercomplete FC autoencoder, softmax head on the frozen encoder, then fine-tuned."""
-    return AutoencoderClassifier(**{"fine_tune": True, **params})

@@ -22,7 +22,6 @@ fitted models pickle their weights as CPU state dicts and rebuild the modules on
 
 from __future__ import annotations
 
-import numbers
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,17 +33,18 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from learnbench.errors import LearnbenchError
+from learnbench.learners.constraints import NON_NEGATIVE_INT, OPEN_UNIT, POSITIVE_INT, POSITIVE_REAL
+from learnbench.learners.heads import fit_head
 from learnbench.learners.text_base import (
     MINILM_PACKAGE,
-    _describe_steps,
-    _minilm_tokenizer,
-    _positive_int,
-    _pretrained_minilm,
-    _texts,
-    _TextTransformerClassifier,
-    _transformers,
+    TextTransformerClassifier,
+    as_texts,
     clean_text,
+    describe_steps,
+    import_transformers,
     minilm_path,
+    minilm_tokenizer,
+    pretrained_minilm,
 )
 
 MLM_VAL_MAX = 256  # held-out pretraining texts for the MLM validation curve, at most
@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 
-class BertMLMClassifier(_TextTransformerClassifier):
+class BertMLMClassifier(TextTransformerClassifier):
     """A small BERT pretrained by masked-language modelling, then fine-tuned.
 
     Parameters
@@ -97,6 +97,19 @@ class BertMLMClassifier(_TextTransformerClassifier):
     loss, texts, seconds), ``timings_`` (seconds) and ``training_log_`` (the "mlm" and
     "fine_tune" :class:`~learnbench.learners.trainer.Phase`).
     """
+
+    _parameter_constraints = {
+        "num_layers": [POSITIVE_INT],
+        "hidden_size": [POSITIVE_INT],
+        "num_heads": [POSITIVE_INT],
+        "intermediate_size": [POSITIVE_INT],
+        "vocab_size": [POSITIVE_INT],
+        "mlm_probability": [OPEN_UNIT],
+        "pretrain_epochs": [POSITIVE_INT],
+        "max_pretrain_steps": [None, NON_NEGATIVE_INT],
+        "pretrain_batch_size": [POSITIVE_INT],
+        "pretrain_lr": [POSITIVE_REAL],
+    }
 
     def __init__(
         self,
@@ -150,31 +163,21 @@ class BertMLMClassifier(_TextTransformerClassifier):
         self.lr_schedule = lr_schedule
         self.validation_fraction = validation_fraction
 
+    def _check_param_relations(self) -> None:
+        if self.hidden_size % self.num_heads:
+            raise LearnbenchError(f"{type(self).__name__}: hidden_size {self.hidden_size} is not "
+                                  f"a multiple of num_heads {self.num_heads}")
+
     def fit(self, X: Any, y: Any, X_unlabelled: Any = None) -> BertMLMClassifier:
         """Train a tokenizer, pretrain by MLM on ``X_unlabelled`` + ``X``, fine-tune on ``(X, y)``.
 
         The test texts are never seen: pretraining uses the unlabelled and training texts only.
         """
-        transformers = _transformers()
-        self._check_finetune_params()
-        name = type(self).__name__
-        for key in ("num_layers", "hidden_size", "num_heads", "intermediate_size", "vocab_size",
-                    "pretrain_epochs", "pretrain_batch_size"):
-            _positive_int(name, key, getattr(self, key))
-        if self.max_pretrain_steps is not None and not (
-                isinstance(self.max_pretrain_steps, numbers.Integral)
-                and self.max_pretrain_steps >= 0):
-            raise LearnbenchError(f"{name}: max_pretrain_steps must be an integer >= 0 or None")
-        if not (isinstance(self.pretrain_lr, numbers.Real) and self.pretrain_lr > 0):
-            raise LearnbenchError(f"{name}: pretrain_lr must be positive; got {self.pretrain_lr!r}")
-        if self.hidden_size % self.num_heads:
-            raise LearnbenchError(f"{name}: hidden_size {self.hidden_size} is not a multiple of "
-                                  f"num_heads {self.num_heads}")
-        if not 0 < self.mlm_probability < 1:
-            raise LearnbenchError(f"{name}: mlm_probability must be in (0, 1)")
-        texts = _texts(X, "X")
+        transformers = import_transformers()
+        self._check_params()
+        texts = as_texts(X, "X")
         y_idx = self._labels(y, len(texts))
-        unlabelled = [] if X_unlabelled is None else _texts(X_unlabelled, "X_unlabelled")
+        unlabelled = [] if X_unlabelled is None else as_texts(X_unlabelled, "X_unlabelled")
         corpus = unlabelled + texts
         seed = self._begin_fit()
         self.timings_: dict[str, float] = {}
@@ -220,7 +223,7 @@ class BertMLMClassifier(_TextTransformerClassifier):
         the same masked tokens. ``max_pretrain_steps`` caps the steps: the epoch budget is
         cut to the epochs those steps need and the last epoch's batch list is truncated.
         """
-        transformers = _transformers()
+        transformers = import_transformers()
         fast = transformers.PreTrainedTokenizerFast(
             tokenizer_object=self.tokenizer_, unk_token="[UNK]", pad_token="[PAD]",
             cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
@@ -344,7 +347,7 @@ def _corpus_wordpiece(corpus: list[str], vocab_size: int) -> Any:
     """
     from tokenizers import Tokenizer, decoders, models, processors
 
-    base = _minilm_tokenizer()
+    base = minilm_tokenizer()
     base.no_padding()
     base.no_truncation()
     vocab = base.get_vocab()
@@ -374,7 +377,7 @@ def _corpus_wordpiece(corpus: list[str], vocab_size: int) -> Any:
     return tok
 
 
-class MiniLMLogRegClassifier(_TextTransformerClassifier):
+class MiniLMLogRegClassifier(TextTransformerClassifier):
     """Frozen all-MiniLM-L6-v2 sentence embeddings + logistic regression.
 
     Embeddings as sentence-transformers computes them: the last hidden states averaged over
@@ -398,6 +401,8 @@ class MiniLMLogRegClassifier(_TextTransformerClassifier):
     ``n_epochs_run_`` (1: one encoding pass) and ``timings_`` (encode/head seconds).
     """
 
+    _parameter_constraints = {"head": [str], "head_params": [None, dict]}
+
     def __init__(
         self,
         max_length: int = 256,
@@ -418,17 +423,13 @@ class MiniLMLogRegClassifier(_TextTransformerClassifier):
 
     def fit(self, X: Any, y: Any) -> MiniLMLogRegClassifier:
         """Embed ``X`` with the frozen encoder and fit the head on ``(embeddings, y)``."""
-        from learnbench.learners.autoencoder import fit_head
-
-        name = type(self).__name__
-        for key in ("max_length", "batch_size", "predict_batch_size"):
-            _positive_int(name, key, getattr(self, key))
-        texts = _texts(X, "X")
+        self._check_params()
+        texts = as_texts(X, "X")
         y_idx = self._labels(y, len(texts))
         seed = self._begin_fit()  # device, an empty training log (no Trainer phase)
-        self.tokenizer_ = _minilm_tokenizer()
+        self.tokenizer_ = minilm_tokenizer()
         self.pad_id_ = self.tokenizer_.token_to_id("[PAD]")
-        self.module_ = _pretrained_minilm("BertModel", add_pooling_layer=False).to(self.device_).eval()
+        self.module_ = pretrained_minilm("BertModel", add_pooling_layer=False).to(self.device_).eval()
         for p in self.module_.parameters():
             p.requires_grad_(False)
         t0 = time.perf_counter()
@@ -448,7 +449,7 @@ class MiniLMLogRegClassifier(_TextTransformerClassifier):
     def embed(self, X: Any) -> np.ndarray:
         """L2-normalised mean-pooled sentence embeddings, shape (n, 384), float32."""
         check_is_fitted(self, "module_")
-        seqs = self._encode(_texts(X, "X"))
+        seqs = self._encode(as_texts(X, "X"))
         out = np.empty((len(seqs), self.module_.config.hidden_size), dtype=np.float32)
         with torch.inference_mode():
             for idx in self._length_batches(seqs, self.predict_batch_size):
@@ -466,13 +467,13 @@ class MiniLMLogRegClassifier(_TextTransformerClassifier):
 
     def _logits(self, X: Any) -> torch.Tensor:
         check_is_fitted(self, "head_")
-        Z = self.embed(_texts(X, "X"))
+        Z = self.embed(as_texts(X, "X"))
         return torch.from_numpy(np.log(np.clip(self.head_.predict_proba(Z), 1e-300, None)))
 
     def predict(self, X: Any) -> np.ndarray:
         """The head's prediction on the sentence embeddings."""
         check_is_fitted(self, "head_")
-        return self.classes_[self.head_.predict(self.embed(_texts(X, "X")))]
+        return self.classes_[self.head_.predict(self.embed(as_texts(X, "X")))]
 
     def parameter_count(self) -> int:
         """Encoder parameters (frozen) plus the head's coefficients and intercepts."""
@@ -488,7 +489,7 @@ class MiniLMLogRegClassifier(_TextTransformerClassifier):
         """
         check_is_fitted(self, "head_")
         size = batch_size or self.batch_size
-        ids, mask = self._pad(self._encode(_texts(X, "X")[:size]))
+        ids, mask = self._pad(self._encode(as_texts(X, "X")[:size]))
 
         def train() -> None:
             with torch.no_grad():
@@ -498,15 +499,15 @@ class MiniLMLogRegClassifier(_TextTransformerClassifier):
             with torch.no_grad():
                 self._forward_logits(ids, mask)
 
-        _describe_steps(train, self.module_, ids, infer, self.module_)
+        describe_steps(train, self.module_, ids, infer, self.module_)
         return {"train": train, "infer": infer}
 
     def _module_class(self) -> Any:
-        transformers = _transformers()
+        transformers = import_transformers()
         return lambda config: transformers.BertModel(config, add_pooling_layer=False)
 
 
-class MiniLMFineTuneClassifier(_TextTransformerClassifier):
+class MiniLMFineTuneClassifier(TextTransformerClassifier):
     """all-MiniLM-L6-v2 with a classification head, fine-tuned end to end.
 
     ``BertForSequenceClassification`` loaded from the packaged safetensors weights (its pooler
@@ -566,14 +567,14 @@ class MiniLMFineTuneClassifier(_TextTransformerClassifier):
 
     def fit(self, X: Any, y: Any) -> MiniLMFineTuneClassifier:
         """Fine-tune the pretrained encoder and a new head on ``(X, y)``."""
-        self._check_finetune_params()
-        texts = _texts(X, "X")
+        self._check_params()
+        texts = as_texts(X, "X")
         y_idx = self._labels(y, len(texts))
         seed = self._begin_fit()
-        self.tokenizer_ = _minilm_tokenizer()
+        self.tokenizer_ = minilm_tokenizer()
         self.pad_id_ = self.tokenizer_.token_to_id("[PAD]")
         with self._seeded(seed) as shuffle:  # the new pooler/classifier weights and dropout
-            module = _pretrained_minilm(
+            module = pretrained_minilm(
                 "BertForSequenceClassification", num_labels=len(self.classes_)
             ).to(self.device_)
             t0 = time.perf_counter()

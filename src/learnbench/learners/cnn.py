@@ -11,6 +11,7 @@ import numpy as np
 from torch import Tensor, nn
 
 from learnbench.errors import LearnbenchError
+from learnbench.learners.constraints import POSITIVE_INTS
 from learnbench.learners.torch_base import ImageTorchClassifier
 
 
@@ -66,6 +67,8 @@ class PlainCNNClassifier(ImageTorchClassifier):
     The other parameters are those of :class:`TorchClassifier`; ``input_shape`` as in
     :class:`ImageTorchClassifier`.
     """
+
+    _parameter_constraints = {"widths": [POSITIVE_INTS]}
 
     def __init__(
         self,

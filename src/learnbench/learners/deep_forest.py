@@ -21,6 +21,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from learnbench.errors import LearnbenchError
+from learnbench.learners.constraints import (
+    NON_NEGATIVE_INT,
+    NON_NEGATIVE_REAL,
+    POSITIVE_INT,
+    DeclaredParams,
+)
+from learnbench.validation import Integral, Interval, StrOptions
 
 INSTALL_HINT = "pip install 'learnbench[deepforest]'"
 
@@ -54,7 +61,7 @@ class _NumpyPercentileShim(types.ModuleType):
         return np.percentile(a, q, *args, **kwargs)
 
 
-class DeepForestClassifier(ClassifierMixin, BaseEstimator):
+class DeepForestClassifier(DeclaredParams, ClassifierMixin, BaseEstimator):
     """DF21's cascade forest classifier; parameters and defaults are DF21's own.
 
     Parameters: ``n_bins`` (255), ``bin_subsample`` (200,000), ``max_layers`` (20),
@@ -66,6 +73,22 @@ class DeepForestClassifier(ClassifierMixin, BaseEstimator):
     Fitted attributes: ``classes_``, ``n_features_in_``, ``model_`` (the DF21 model),
     ``n_levels_`` (layers kept), ``fit_seconds_``.
     """
+
+    _parameter_constraints = {
+        "n_bins": [Interval(Integral, 2, 255, closed="both")],
+        "bin_subsample": [POSITIVE_INT],
+        "max_layers": [POSITIVE_INT],
+        "n_estimators": [POSITIVE_INT],
+        "n_trees": [POSITIVE_INT],
+        "max_depth": [None, POSITIVE_INT],
+        "min_samples_leaf": [POSITIVE_INT],
+        "use_predictor": ["boolean"],
+        "predictor": [StrOptions({"forest", "xgboost", "lightgbm"})],
+        "n_tolerant_rounds": [POSITIVE_INT],
+        "delta": [NON_NEGATIVE_REAL],
+        "random_state": [None, Integral],
+        "verbose": [NON_NEGATIVE_INT],
+    }
 
     def __init__(
         self,
@@ -100,6 +123,7 @@ class DeepForestClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     def fit(self, X: Any, y: Any) -> DeepForestClassifier:
+        self._check_params()
         deepforest = _deepforest()
         X, y = self._validate_data(X, y, dtype=np.float64, ensure_min_samples=2)
         check_classification_targets(y)

@@ -24,7 +24,6 @@ learner's.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,9 +37,11 @@ from torch import Tensor, nn
 
 from learnbench.errors import LearnbenchError
 from learnbench.learners.cnn import PlainCNN
+from learnbench.learners.constraints import POSITIVE_INT, POSITIVE_INTS, POSITIVE_REAL
 from learnbench.learners.losses import CONTRASTIVE_VARIANTS, contrastive_loss, triplet_loss
 from learnbench.learners.mining import batch_hard_triplets, random_triplets, semi_hard_negatives
 from learnbench.learners.torch_base import ProfileParts, TorchClassifier, torch_seed
+from learnbench.validation import Integral, Interval, StrOptions
 
 MINING = ("batch_hard", "semi_hard", "random")
 
@@ -146,10 +147,6 @@ def _with_count(loss: Tensor | None, n: int) -> tuple[Tensor, int] | None:
     return None if loss is None else (loss, n)
 
 
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
-
-
 class MetricLearningClassifier(TorchClassifier):
     """Shared fit / predict / verification of the metric learners (not registered itself).
 
@@ -169,6 +166,16 @@ class MetricLearningClassifier(TorchClassifier):
     Fitted attributes: those of ``TorchClassifier`` (``module_`` is the embedding net) and
     ``knn_``, the k-NN classifier fitted on the training embeddings.
     """
+
+    _parameter_constraints = {
+        "embedding_dim": [POSITIVE_INT],
+        "widths": [POSITIVE_INTS],
+        "hidden_sizes": [POSITIVE_INTS],
+        "normalize": ["boolean"],
+        "margin": [POSITIVE_REAL],
+        "n_neighbors": [POSITIVE_INT],
+        "verification_pairs": [POSITIVE_INT],
+    }
 
     def __init__(
         self,
@@ -255,21 +262,6 @@ class MetricLearningClassifier(TorchClassifier):
                 f"{type(self).__name__}: input_shape must be (C, H, W), (H, W) or None; got {shape}"
             )
         return shape
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        name = type(self).__name__
-        for key in ("embedding_dim", "n_neighbors", "verification_pairs"):
-            if not _positive_int(getattr(self, key)):
-                raise LearnbenchError(
-                    f"{name}: {key} must be a positive integer; got {getattr(self, key)!r}"
-                )
-        if not all(_positive_int(h) for h in self.hidden_sizes):
-            raise LearnbenchError(
-                f"{name}: hidden_sizes must be positive integers; got {self.hidden_sizes!r}"
-            )
-        if not (isinstance(self.margin, numbers.Real) and self.margin > 0):
-            raise LearnbenchError(f"{name}: margin must be positive; got {self.margin!r}")
 
     # -- fitting ----------------------------------------------------------------------------
 
@@ -404,6 +396,8 @@ class SiameseContrastiveClassifier(MetricLearningClassifier):
     distance 1 for both variants. Other parameters: :class:`MetricLearningClassifier`.
     """
 
+    _parameter_constraints = {"loss_variant": [StrOptions(set(CONTRASTIVE_VARIANTS))]}
+
     def __init__(
         self,
         loss_variant: str = "hadsell",
@@ -456,14 +450,6 @@ class SiameseContrastiveClassifier(MetricLearningClassifier):
         )
         self.loss_variant = loss_variant
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        if self.loss_variant not in CONTRASTIVE_VARIANTS:
-            raise LearnbenchError(
-                f"{type(self).__name__}: loss_variant must be one of "
-                f"{', '.join(CONTRASTIVE_VARIANTS)}; got {self.loss_variant!r}"
-            )
-
     def _prepare(self, y: np.ndarray) -> PairSampler:
         return PairSampler(y)
 
@@ -493,6 +479,11 @@ class TripletClassifier(MetricLearningClassifier):
     defaults to 0.2, FaceNet's value on the unit sphere. Other parameters:
     :class:`MetricLearningClassifier`.
     """
+
+    _parameter_constraints = {
+        "mining": [StrOptions(set(MINING))],
+        "samples_per_class": [Interval(Integral, 2, None, closed="left")],
+    }
 
     def __init__(
         self,
@@ -548,15 +539,12 @@ class TripletClassifier(MetricLearningClassifier):
         self.mining = mining
         self.samples_per_class = samples_per_class
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        name = type(self).__name__
-        if self.mining not in MINING:
-            raise LearnbenchError(f"{name}: mining must be one of {', '.join(MINING)}; got {self.mining!r}")
-        k = self.samples_per_class
-        if not (_positive_int(k) and 2 <= k <= self.batch_size):
+    def _check_param_relations(self) -> None:
+        super()._check_param_relations()
+        if self.samples_per_class > self.batch_size:
             raise LearnbenchError(
-                f"{name}: samples_per_class must be an integer in [2, batch_size]; got {k!r}"
+                f"{type(self).__name__}: samples_per_class ({self.samples_per_class}) must be "
+                f"at most batch_size ({self.batch_size})"
             )
 
     def _epoch_batches(self, y: np.ndarray, state: Any, generator: torch.Generator) -> list[Tensor]:

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from learnbench.errors import LearnbenchError
 from learnbench.learners.cnn import conv_bn_relu
+from learnbench.learners.constraints import POSITIVE_REAL
 from learnbench.learners.torch_base import ImageTorchClassifier
 
 #: Stem output channels (before the width multiplier).
@@ -134,6 +135,12 @@ class MobileNetClassifier(ImageTorchClassifier):
     :class:`ImageTorchClassifier`.
     """
 
+    _parameter_constraints = {
+        "width_mult": [POSITIVE_REAL],
+        "resolution_mult": [POSITIVE_REAL],
+        "separable": ["boolean"],
+    }
+
     def __init__(
         self,
         width_mult: float = 1.0,
@@ -192,8 +199,3 @@ class MobileNetClassifier(ImageTorchClassifier):
             resolution_mult=self.resolution_mult,
             separable=bool(self.separable),
         )
-
-
-def mobilenet_standard(**params: object) -> MobileNetClassifier:
-    """The standard-conv control: ``MobileNetClassifier(separable=False, **params)``."""
-    return MobileNetClassifier(**{"separable": False, **params})

@@ -36,7 +36,9 @@ from torch import Tensor, nn
 
 from learnbench.errors import LearnbenchError
 from learnbench.learners import trainer as trainer_mod
-from learnbench.learners.autoencoder import FeatureLearnerMixin, check_int, fit_head, image_shape
+from learnbench.learners.autoencoder import FeatureLearnerMixin, image_shape
+from learnbench.learners.constraints import NON_NEGATIVE_INT, POSITIVE_INTS
+from learnbench.learners.heads import fit_head
 from learnbench.learners.cnn import PlainCNN
 from learnbench.learners.torch_base import ProfileParts
 
@@ -112,6 +114,14 @@ class RotationPretextClassifier(FeatureLearnerMixin, ClassifierMixin, BaseEstima
     ``training_log_`` (the "pretext" phase).
     """
 
+    _parameter_constraints = {
+        "widths": [POSITIVE_INTS],
+        "pretext_epochs": [NON_NEGATIVE_INT],
+        "probe": [str],
+        "probe_params": [None, dict],
+        "standardize": ["boolean"],
+    }
+
     def __init__(
         self,
         widths: tuple[int, ...] = (32, 64, 128),
@@ -157,12 +167,7 @@ class RotationPretextClassifier(FeatureLearnerMixin, ClassifierMixin, BaseEstima
     def fit(self, X: Any, y: Any, X_unlabelled: Any = None) -> RotationPretextClassifier:
         """Pretrain on the rotations of ``X`` (and ``X_unlabelled``), then probe on ``X, y``."""
         owner = type(self).__name__
-        check_int(owner, "pretext_epochs", self.pretext_epochs, 0)
-        for key in ("batch_size", "predict_batch_size"):
-            check_int(owner, key, getattr(self, key), 1)
-        if not self.lr > 0:
-            raise LearnbenchError(f"{owner}: lr must be positive; got {self.lr!r}")
-        self._check_budget_params()
+        self._check_params()
         X, y = self._validate_data(X, y, dtype=np.float32)
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)

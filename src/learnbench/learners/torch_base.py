@@ -30,11 +30,10 @@ from torch import Tensor, nn
 
 from learnbench.errors import LearnbenchError
 from learnbench.learners import trainer as trainer_mod
-from learnbench.learners.augment import augment_batch, check_augment
+from learnbench.learners.augment import augment_batch
+from learnbench.learners.constraints import DeclaredParams
+from learnbench.validation import validate_params
 
-OPTIMIZERS = trainer_mod.OPTIMIZERS
-DEVICES = ("cpu", "cuda", "auto")
-AMP_DTYPES = trainer_mod.AMP_DTYPES
 
 
 def resolve_device(device: str) -> torch.device:
@@ -42,7 +41,7 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", device):
-        raise LearnbenchError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
+        raise LearnbenchError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {device!r}")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise LearnbenchError(f"device {device!r} requested but torch.cuda.is_available() is False")
     return torch.device(device)
@@ -62,7 +61,7 @@ class ProfileParts:
     infer_input: Tensor
 
 
-class TorchLearner:
+class TorchLearner(DeclaredParams):
     """What every torch learner shares: device, seeding, the :class:`Trainer`, training
     records, parameter count, FLOPs, profiling steps and CUDA-safe pickling.
 
@@ -126,38 +125,6 @@ class TorchLearner:
     def training_record(self) -> dict[str, Any]:
         """``details["training"]``: every phase's budget, stop reason and curves."""
         return trainer_mod.training_record(getattr(self, "training_log_", []), self._val_fraction())
-
-    def _check_budget_params(self) -> None:
-        """Shared checks of the budget options (one message format for every learner)."""
-        name = type(self).__name__
-        ms = getattr(self, "max_seconds", None)
-        if ms is not None and not (isinstance(ms, numbers.Real) and not isinstance(ms, bool) and ms > 0):
-            raise LearnbenchError(f"{name}: max_seconds must be None or a positive number; got {ms!r}")
-        pat = getattr(self, "patience", None)
-        if pat is not None and not (isinstance(pat, numbers.Integral) and not isinstance(pat, bool)
-                                    and pat >= 1):
-            raise LearnbenchError(f"{name}: patience must be None or an integer >= 1; got {pat!r}")
-        sched = getattr(self, "lr_schedule", None)
-        if sched is not None and sched not in trainer_mod.LR_SCHEDULES:
-            raise LearnbenchError(f"{name}: lr_schedule must be None or one of "
-                                  f"{', '.join(trainer_mod.LR_SCHEDULES)}; got {sched!r}")
-        vf = getattr(self, "validation_fraction", 0.0)
-        if not (isinstance(vf, numbers.Real) and not isinstance(vf, bool) and 0 <= vf < 1):
-            raise LearnbenchError(f"{name}: validation_fraction must be in [0, 1); got {vf!r}")
-        wr = getattr(self, "warmup_ratio", 0.0)
-        if not (isinstance(wr, numbers.Real) and not isinstance(wr, bool) and 0 <= wr < 1):
-            raise LearnbenchError(f"{name}: warmup_ratio must be in [0, 1); got {wr!r}")
-        for key in ("cudnn_benchmark", "compile"):
-            value = getattr(self, key, False)
-            if not isinstance(value, (bool, np.bool_)):
-                raise LearnbenchError(f"{name}: {key} must be true or false; got {value!r}")
-        amp = getattr(self, "amp", None)
-        if amp is not None and amp not in AMP_DTYPES:
-            raise LearnbenchError(
-                f"{name}: amp must be None or one of {', '.join(AMP_DTYPES)}; got {amp!r}"
-            )
-        if getattr(self, "compile", False) and not hasattr(torch, "compile"):
-            raise LearnbenchError(f"{name}: compile=True needs torch.compile (torch >= 2.0)")
 
     # -- cost -----------------------------------------------------------------------------------
 
@@ -390,11 +357,12 @@ class TorchClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
 
     def _prepare_fit(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, int]:
         """Validate, encode labels, resolve shape and device: ``(X, y_idx, seed)``."""
+        validate_params(self)
         X, y = self._validate_data(X, y, dtype=np.float32)
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         self.input_shape_ = self._resolve_input_shape(X.shape[1])
-        self._check_params()
+        self._check_param_relations()
         return X, y_idx, self._begin_fit()
 
     def _tensors(self, X: np.ndarray, y_idx: np.ndarray) -> tuple[Tensor, Tensor]:
@@ -430,24 +398,10 @@ class TorchClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
         self.fit_samples_ = phase.samples
         return self
 
-    def _check_params(self) -> None:
-        name = type(self).__name__
-        for key in ("max_epochs", "batch_size", "predict_batch_size"):
-            value = getattr(self, key)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise LearnbenchError(f"{name}: {key} must be a positive integer; got {value!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise LearnbenchError(
-                f"{name}: optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}"
-            )
-        if not (isinstance(self.lr, numbers.Real) and self.lr > 0):
-            raise LearnbenchError(f"{name}: lr must be positive; got {self.lr!r}")
-        augment = getattr(self, "augment", None)
-        check_augment(name, augment)
-        if augment is not None and len(self.input_shape_) != 3:
-            raise LearnbenchError(f"{name}: augment={augment!r} needs images (C, H, W); "
-                                  f"got input shape {self.input_shape_}")
-        self._check_budget_params()
+    def _check_param_relations(self) -> None:
+        if self.augment is not None and len(self.input_shape_) != 3:
+            raise LearnbenchError(f"{type(self).__name__}: augment={self.augment!r} needs images "
+                                  f"(C, H, W); got input shape {self.input_shape_}")
 
     # -- profiling ------------------------------------------------------------------------
 

@@ -36,11 +36,11 @@ import torch
 from torch import Tensor, nn
 
 from learnbench.errors import LearnbenchError
+from learnbench.learners.constraints import AMP_NAMES, LR_SCHEDULES, OPTIMIZERS
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-LR_SCHEDULES = ("cosine", "onecycle", "linear")
 STOP_REASONS = ("converged", "patience", "epoch_budget", "time_budget")
 AMP_DTYPES = {"bf16": torch.bfloat16}
+assert tuple(AMP_DTYPES) == AMP_NAMES  # the names the learners' constraints accept
 
 # A batch's loss: ``(mean loss over the batch, samples in it)``, or None to skip the batch.
 BatchLoss = Callable[[Callable[..., Tensor], Any], "tuple[Tensor, int] | None"]

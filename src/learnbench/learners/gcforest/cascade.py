@@ -28,15 +28,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
+from learnbench.learners.constraints import DeclaredParams
 from learnbench.learners.gcforest.forests import (
+    FOREST_CONSTRAINTS,
     StagePeak,
     check_device,
+    check_input,
     fold_splitter,
     forest_kinds,
     make_forest,
     proba_in_columns,
 )
-from learnbench.learners.gcforest.scanning import _validate
 
 _MAX_SEED = 2**31 - 1
 
@@ -158,7 +160,7 @@ def _stack(block: Any, prev: np.ndarray | None) -> Any:
     return block if prev is None else np.hstack([block, prev])
 
 
-class CascadeForestClassifier(ClassifierMixin, BaseEstimator):
+class CascadeForestClassifier(DeclaredParams, ClassifierMixin, BaseEstimator):
     """gcForest's cascade forest alone, without multi-grained scanning (Sections 3.1, 4.1).
 
     The paper's configuration for data without spatial or sequential structure (IMDB, UCI
@@ -185,6 +187,8 @@ class CascadeForestClassifier(ClassifierMixin, BaseEstimator):
     (seconds per level while growing and while retraining), ``peak_memory_mb_`` (peak RSS of
     the process while each level was fitted, see ``forests.StagePeak``), ``cascade_``.
     """
+
+    _parameter_constraints = FOREST_CONSTRAINTS
 
     def __init__(
         self,
@@ -215,27 +219,28 @@ class CascadeForestClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     def fit(self, X: Any, y: Any) -> CascadeForestClassifier:
-        X, y = _validate(self, X, y, reset=True, sparse=True)
+        self._check_params()
+        X, y = check_input(self, X, y, reset=True, sparse=True)
         check_classification_targets(y)
         check_device(self.device)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         t0 = time.perf_counter()
-        self.cascade_ = _core(self, len(self.classes_), self.n_estimators).fit(
+        self.cascade_ = cascade_core(self, len(self.classes_), self.n_estimators).fit(
             [X], y_enc, check_random_state(self.random_state)
         )
-        _publish(self, self.cascade_, {"total": time.perf_counter() - t0})
+        publish_fit(self, self.cascade_, {"total": time.perf_counter() - t0})
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "cascade_")
-        return self.cascade_.predict_proba([_validate(self, X, reset=False, sparse=True)])
+        return self.cascade_.predict_proba([check_input(self, X, reset=False, sparse=True)])
 
     def predict(self, X: Any) -> np.ndarray:
         proba = self.predict_proba(X)  # checks fitted first
         return self.classes_[proba.argmax(axis=1)]
 
 
-def _core(est: Any, n_classes: int, n_estimators: int) -> CascadeCore:
+def cascade_core(est: Any, n_classes: int, n_estimators: int) -> CascadeCore:
     return CascadeCore(
         n_classes=n_classes, n_forests=est.n_forests, n_estimators=n_estimators,
         max_depth=getattr(est, "max_depth", None), min_samples_leaf=getattr(est, "min_samples_leaf", 1),
@@ -244,7 +249,7 @@ def _core(est: Any, n_classes: int, n_estimators: int) -> CascadeCore:
     )
 
 
-def _publish(est: Any, core: CascadeCore, extra_timings: dict[str, float],
+def publish_fit(est: Any, core: CascadeCore, extra_timings: dict[str, float],
              extra_memory: dict[str, float] | None = None) -> None:
     """Copy the cascade's figures to the estimator's fitted attributes."""
     est.n_levels_ = core.n_levels

@@ -14,14 +14,20 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from learnbench.learners.gcforest.cascade import _core, _publish
-from learnbench.learners.gcforest.forests import StagePeak, check_device
-from learnbench.learners.gcforest.scanning import MultiGrainedScanner, _validate
+from learnbench.learners.constraints import DeclaredParams
+from learnbench.learners.gcforest.cascade import cascade_core, publish_fit
+from learnbench.learners.gcforest.forests import (
+    FOREST_CONSTRAINTS,
+    StagePeak,
+    check_device,
+    check_input,
+)
+from learnbench.learners.gcforest.scanning import MultiGrainedScanner
 
 _MAX_SEED = 2**31 - 1
 
 
-class GCForestClassifier(ClassifierMixin, BaseEstimator):
+class GCForestClassifier(DeclaredParams, ClassifierMixin, BaseEstimator):
     """gcForest: multi-grained scanning (Section 3.2) feeding a cascade forest (Section 3.1).
 
     With ``input_shape`` the rows of ``X`` are scanned (:class:`MultiGrainedScanner`) and cascade
@@ -56,6 +62,8 @@ class GCForestClassifier(ClassifierMixin, BaseEstimator):
     ``timings_`` (``scan`` s, ``grow``/``refit`` s per level, ``total``), ``peak_memory_mb_``
     (peak RSS in MiB of the process during ``scan`` and each level, ``forests.StagePeak``).
     """
+
+    _parameter_constraints = FOREST_CONSTRAINTS
 
     def __init__(
         self,
@@ -99,7 +107,8 @@ class GCForestClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> GCForestClassifier:
         t0 = time.perf_counter()
-        X, y = _validate(self, X, y, reset=True, sparse=self.input_shape is None)
+        self._check_params()
+        X, y = check_input(self, X, y, reset=True, sparse=self.input_shape is None)
         check_classification_targets(y)
         check_device(self.device)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
@@ -117,14 +126,14 @@ class GCForestClassifier(ClassifierMixin, BaseEstimator):
             timings["scan"] = time.perf_counter() - t_scan
             memory["scan"] = peak.mb
             blocks = [Z[:, s] for s in self.scanner_.grain_slices_]
-        self.cascade_ = _core(self, len(self.classes_), self.cascade_estimators).fit(blocks, y_enc, rng)
+        self.cascade_ = cascade_core(self, len(self.classes_), self.cascade_estimators).fit(blocks, y_enc, rng)
         timings["total"] = time.perf_counter() - t0
-        _publish(self, self.cascade_, timings, memory)
+        publish_fit(self, self.cascade_, timings, memory)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "cascade_")
-        X = _validate(self, X, reset=False, sparse=self.scanner_ is None)
+        X = check_input(self, X, reset=False, sparse=self.scanner_ is None)
         if self.scanner_ is None:
             return self.cascade_.predict_proba([X])
         Z = self.scanner_.transform(X)

@@ -23,9 +23,34 @@ from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from learnbench.errors import LearnbenchError
+from learnbench.learners.constraints import NON_NEGATIVE_INT, POSITIVE_INT, SHAPE
+from learnbench.validation import Integral, Interval, Real, Satisfies
 
 ForestKind = Literal["completely_random", "random"]
 FOREST_KINDS: tuple[ForestKind, ...] = ("completely_random", "random")
+
+
+#: Constraints of the gcForest parameters (each class keeps those it has; the rest: SHARED).
+FOREST_CONSTRAINTS: dict[str, list[Any]] = {
+    "input_shape": [None, SHAPE],
+    "window_sizes": [None, Integral, tuple, list],
+    "stride": [POSITIVE_INT],
+    "pool": [None, POSITIVE_INT],
+    "n_estimators": [POSITIVE_INT],
+    "scan_estimators": [POSITIVE_INT],
+    "cascade_estimators": [POSITIVE_INT],
+    "max_depth": [None, POSITIVE_INT],
+    "min_samples_leaf": [POSITIVE_INT],
+    "scan_min_samples_leaf": [POSITIVE_INT],
+    "max_train_windows": [None, POSITIVE_INT],
+    "n_forests": [POSITIVE_INT],
+    "n_folds": [Interval(Integral, 2, None, closed="left")],
+    "max_levels": [POSITIVE_INT],
+    "tolerance": [Interval(Real, None, None, closed="neither")],
+    "device": [Satisfies(lambda v: isinstance(v, str) and re.fullmatch(r"cpu|cuda(:\d+)?", v),
+                         "a str among 'cpu', 'cuda' or 'cuda:N'", invalid="gpu")],
+    "verbose": [NON_NEGATIVE_INT, "boolean"],
+}
 
 
 def check_device(device: str) -> str:
@@ -234,3 +259,28 @@ class StagePeak:
             self.mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         else:
             self.mb = (hwm1 if hwm1 > self._hwm0 else max(self._max, _status_kib("VmRSS") or 0)) / 1024
+
+
+_NO_Y = "no_validation"
+
+
+def check_input(est: BaseEstimator, X: Any, y: Any = _NO_Y, *, reset: bool, sparse: bool = False) -> Any:
+    """scikit-learn input validation, X alone or (X, y) (``validate_data`` from 1.6, the method before).
+
+    ``y=None`` is passed on, so a classifier fitted without labels gets scikit-learn's message.
+    ``sparse``: accept sparse X as CSR with 32-bit indices (what scikit-learn's trees take).
+    """
+    try:
+        from sklearn.utils.validation import validate_data  # scikit-learn >= 1.6
+    except ImportError:
+        validate = est._validate_data
+    else:
+
+        def validate(*args: Any, **kwargs: Any) -> Any:
+            return validate_data(est, *args, **kwargs)
+
+    kwargs = {"dtype": np.float32, "reset": reset, "accept_sparse": ["csr"] if sparse else False,
+              "accept_large_sparse": False}
+    if isinstance(y, str) and y == _NO_Y:
+        return validate(X, **kwargs)
+    return validate(X, y, ensure_min_samples=2, **kwargs)

@@ -30,9 +30,12 @@ from sklearn.utils.random import sample_without_replacement
 from sklearn.utils.validation import check_is_fitted
 
 from learnbench.errors import LearnbenchError
+from learnbench.learners.constraints import DeclaredParams
 from learnbench.learners.gcforest.forests import (
+    FOREST_CONSTRAINTS,
     FOREST_KINDS,
     check_device,
+    check_input,
     fold_splitter,
     make_forest,
     proba_in_columns,
@@ -119,7 +122,7 @@ def avg_pool(maps: np.ndarray, pool: Window) -> np.ndarray:
     return sums / counts[None, :, :, None].astype(maps.dtype)
 
 
-class MultiGrainedScanner(TransformerMixin, BaseEstimator):
+class MultiGrainedScanner(DeclaredParams, TransformerMixin, BaseEstimator):
     """Multi-grained scanning (Section 3.2, Figure 4) as a scikit-learn transformer.
 
     Parameters
@@ -153,6 +156,8 @@ class MultiGrainedScanner(TransformerMixin, BaseEstimator):
     ``n_train_windows_`` (instances each grain's full forests saw), ``pixel_scale_`` (255 when
     inputs are held as exact uint8 codes, else 1), ``grain_fit_seconds_``.
     """
+
+    _parameter_constraints = FOREST_CONSTRAINTS
 
     def __init__(
         self,
@@ -202,7 +207,7 @@ class MultiGrainedScanner(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         """Class vectors of every window of every image, by the forests fitted on all windows."""
         check_is_fitted(self, "forests_")
-        X = _validate(self, X, reset=False)
+        X = check_input(self, X, reset=False)
         images = self._encode(X)
         out = np.empty((len(X), self.grain_slices_[-1].stop), dtype=np.float32)
         for g, forests in enumerate(self.forests_):
@@ -217,7 +222,8 @@ class MultiGrainedScanner(TransformerMixin, BaseEstimator):
         if self.input_shape is None:
             raise LearnbenchError("MultiGrainedScanner needs input_shape, e.g. (1, 28, 28)")
         check_device(self.device)
-        X, y = _validate(self, X, y, reset=True)
+        self._check_params()
+        X, y = check_input(self, X, y, reset=True)
         check_classification_targets(y)
         self.classes_, y = np.unique(y, return_inverse=True)
         chw = as_chw(self.input_shape)
@@ -330,28 +336,3 @@ def _on_255_grid(X: np.ndarray) -> bool:
         return False
     scaled = X * np.float32(255)
     return bool(np.abs(scaled - np.rint(scaled)).max() < 1e-3)
-
-
-_NO_Y = "no_validation"
-
-
-def _validate(est: BaseEstimator, X: Any, y: Any = _NO_Y, *, reset: bool, sparse: bool = False) -> Any:
-    """scikit-learn input validation, X alone or (X, y) (``validate_data`` from 1.6, the method before).
-
-    ``y=None`` is passed on, so a classifier fitted without labels gets scikit-learn's message.
-    ``sparse``: accept sparse X as CSR with 32-bit indices (what scikit-learn's trees take).
-    """
-    try:
-        from sklearn.utils.validation import validate_data  # scikit-learn >= 1.6
-    except ImportError:
-        validate = est._validate_data
-    else:
-
-        def validate(*args: Any, **kwargs: Any) -> Any:
-            return validate_data(est, *args, **kwargs)
-
-    kwargs = {"dtype": np.float32, "reset": reset, "accept_sparse": ["csr"] if sparse else False,
-              "accept_large_sparse": False}
-    if isinstance(y, str) and y == _NO_Y:
-        return validate(X, **kwargs)
-    return validate(X, y, ensure_min_samples=2, **kwargs)
