@@ -19,8 +19,8 @@ from learnbench.learners import (
 )
 from learnbench.learners.flops import estimator_flops_per_sample
 from learnbench.learners.losses import contrastive_loss, triplet_loss
-from learnbench.learners.mining import batch_hard_triplets, random_triplets, semi_hard_negatives
 from learnbench.learners.metric_learning import PairSampler, class_balanced_batches
+from learnbench.learners.mining import batch_hard_triplets, random_triplets, semi_hard_negatives
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

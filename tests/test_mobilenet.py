@@ -20,9 +20,8 @@ from learnbench.learners import (
     make_learner,
 )
 from learnbench.learners.cnn import PlainCNN
-from learnbench.learners.mobilenet import MobileNetV1
 from learnbench.learners.flops import count_mult_adds, estimator_flops_per_sample
-from learnbench.learners.mobilenet import COMPACT_PLAN
+from learnbench.learners.mobilenet import COMPACT_PLAN, MobileNetV1
 
 NEW = ["cnn", "mobilenet", "mobilenet_standard"]
 # Small budgets: each fit of 60 28x28 images takes well under a second on one CPU core.

@@ -21,10 +21,14 @@ from learnbench.errors import LearnbenchError
 from learnbench.learners.registry import (
     BUILTIN_LEARNERS,
     Family,
-    LearnerEntry,
     entries,
     learner_entry,
-    register_learner,
+)
+from learnbench.learners.registry import (
+    LearnerEntry as LearnerEntry,
+)
+from learnbench.learners.registry import (
+    register_learner as register_learner,
 )
 
 # What learner authors subclass; not learners themselves, so not in the registry.

@@ -206,7 +206,7 @@ class BertMLMClassifier(TextTransformerClassifier):
             module = transformers.BertForSequenceClassification(config).to(self.device_)
             missing, unexpected = module.bert.load_state_dict(mlm.bert.state_dict(), strict=False)
             if unexpected or any(not k.startswith("pooler.") for k in missing):
-                raise LearnbenchError(f"{name}: MLM encoder does not fit the classifier "
+                raise LearnbenchError(f"{type(self).__name__}: MLM encoder does not fit the classifier "
                                       f"(missing {missing}, unexpected {unexpected})")
             del mlm
             self._finetune(module, self._encode(texts), y_idx, seed, shuffle)

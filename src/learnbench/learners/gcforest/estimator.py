@@ -126,7 +126,8 @@ class GCForestClassifier(DeclaredParams, ClassifierMixin, BaseEstimator):
             timings["scan"] = time.perf_counter() - t_scan
             memory["scan"] = peak.mb
             blocks = [Z[:, s] for s in self.scanner_.grain_slices_]
-        self.cascade_ = cascade_core(self, len(self.classes_), self.cascade_estimators).fit(blocks, y_enc, rng)
+        core = cascade_core(self, len(self.classes_), self.cascade_estimators)
+        self.cascade_ = core.fit(blocks, y_enc, rng)
         timings["total"] = time.perf_counter() - t0
         publish_fit(self, self.cascade_, timings, memory)
         return self
