@@ -14,7 +14,7 @@ import pytest
 from learnbench.learners.flops import mobilenet_cost_comparison
 from learnbench.records import load_runs, write_record
 from learnbench.reporting import build_report
-from learnbench.reporting.models import mobilenet_comparison
+from learnbench.reporting.mobilenet import mobilenet_comparison
 
 SEEDS = (0, 1, 2)
 REPO = Path(__file__).resolve().parents[1]

@@ -29,7 +29,7 @@ import pandas as pd
 from scipy.stats import bootstrap
 
 from learnbench.errors import LearnbenchError
-from learnbench.records import load_runs
+from learnbench.records import is_missing, load_runs
 
 # A cell's configuration without the seed (see learnbench.harness.suite.Cell.config).
 KEY = ["dataset_label", "label", "params", "device", "dataset_params"]
@@ -143,7 +143,7 @@ def hardware_note(base: pd.DataFrame, new: pd.DataFrame) -> str | None:
 
 
 def _hw_str(row: tuple) -> str:
-    cpu, count, gpu = (None if _missing(v) else v for v in row)
+    cpu, count, gpu = (None if is_missing(v) else v for v in row)
     text = f"{cpu or '?'} x{int(count) if count is not None else '?'}"
     return f"{text} + {gpu}" if gpu else text
 
@@ -217,10 +217,6 @@ def _keys(df: pd.DataFrame) -> set[tuple[str, ...]]:
 
 def _ok(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["status"] == "ok"]
-
-
-def _missing(v: object) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
 
 
 # ---------------------------------------------------------------------------------------------

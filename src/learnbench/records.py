@@ -8,6 +8,7 @@ already recorded (see :mod:`learnbench.harness.runner`).
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable
@@ -83,6 +84,14 @@ DETAIL_DICT_COLUMNS = ["profile", "fit_report", "training"]
 
 class RecordError(LearnbenchError):
     """A record file that is not valid JSON or not of a known schema version."""
+
+
+def is_missing(value: object) -> bool:
+    """True for a figure a record lacks: None, NaN or ``pd.NA`` (how absent values load).
+
+    One definition for the reports and ``compare``, which both skip missing figures.
+    """
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def record_path(run_dir: str | os.PathLike[str], cell_id: str) -> Path:

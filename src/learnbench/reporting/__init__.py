@@ -3,6 +3,8 @@
 ``build_report(run_dirs, out_dir)`` writes everything; the table functions return the numbers
 behind the tables (e.g. ``accuracy_table(load_runs(d)).loc["logreg", ("mnist", "mean")]``);
 ``reproduction_table(load_runs(d), load_published())`` sets them beside published figures.
+The report's sections, in order, are :data:`learnbench.reporting.sections.SECTIONS` (one
+module per section; see :mod:`.sections`).
 """
 
 from learnbench.reporting.build import ReportError, build_report, provenance

@@ -17,15 +17,12 @@ import matplotlib as mpl
 import matplotlib.style
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from learnbench.errors import LearnbenchError
 from learnbench.records import METRIC_COLUMNS, load_runs
-from learnbench.reporting.plots import DPI, learner_styles
-from learnbench.reporting.tables import _disambiguate, _params_suffix
+from learnbench.reporting.plots import learner_styles, save_png, single_axes, slug, unique_name
+from learnbench.reporting.tables import disambiguate, format_sig, params_suffix
 
-_PNG_METADATA = {"Software": None}
 _LOWER_IS_BETTER = re.compile(r"(seconds|_ms|_mb)$")
 
 
@@ -59,8 +56,8 @@ def load_history(run_dirs: list[str | os.PathLike[str]]) -> tuple[pd.DataFrame, 
     runs["x_label"] = _x_labels(runs)
     # The same display keys as the other reports: device / dataset params only when needed.
     df["dataset_label"] = df["dataset_label"].fillna(df["dataset"])
-    df["dataset_key"] = _disambiguate(df, "dataset_label", "dataset_params", _params_suffix)
-    df["learner_key"] = _disambiguate(df, "label", "device", lambda v: f" ({v})")
+    df["dataset_key"] = disambiguate(df, "dataset_label", "dataset_params", params_suffix)
+    df["learner_key"] = disambiguate(df, "label", "device", lambda v: f" ({v})")
     df = df.sort_values(["run", "dataset_key", "learner_key", "seed", "started_at"],
                         na_position="first", kind="stable")
     df = df.drop_duplicates(["run", "dataset_key", "learner_key", "seed"], keep="last")
@@ -96,7 +93,7 @@ def build_history(run_dirs: list[str | os.PathLike[str]], out_dir: str | os.Path
     written = []
     used: set[str] = set()
     for dataset in sorted(stats["dataset"].unique()):
-        name = _unique(f"history_{metric}_{_slug(dataset)}.png", used)
+        name = unique_name(f"history_{metric}_{slug(dataset)}.png", used)
         written.append(plot_history(stats[stats["dataset"] == dataset], runs, metric,
                                     dataset, out_dir / name))
     md = out_dir / f"history_{metric}.md"
@@ -111,9 +108,7 @@ def plot_history(stats: pd.DataFrame, runs: pd.DataFrame, metric: str, dataset: 
     styles = learner_styles(list(stats["learner"].unique()))
     n_runs = len(runs)
     with mpl.style.context("default"):
-        fig = Figure(figsize=(max(5.0, 0.7 * n_runs + 3.0), 4.0), dpi=DPI, layout="constrained")
-        FigureCanvasAgg(fig)
-        ax = fig.subplots()
+        fig, ax = single_axes((max(5.0, 0.7 * n_runs + 3.0), 4.0))
         for learner, g in stats.groupby("learner", sort=True):
             colour, marker = styles[str(learner)]
             yerr = np.nan_to_num(g["sem"].to_numpy(dtype=float))
@@ -129,8 +124,7 @@ def plot_history(stats: pd.DataFrame, runs: pd.DataFrame, metric: str, dataset: 
         ax.set_title(f"{dataset}: {metric}")
         ax.grid(True, alpha=0.3)
         ax.legend(title="learner", fontsize=8)
-        fig.savefig(path, format="png", dpi=DPI, metadata=_PNG_METADATA)
-    return path
+        return save_png(fig, path)
 
 
 def history_markdown(stats: pd.DataFrame, runs: pd.DataFrame, metric: str) -> str:
@@ -170,14 +164,10 @@ def _x_labels(runs: pd.DataFrame) -> list[str]:
 
 
 def _cell(r: pd.Series) -> str:
-    text = _fmt(r["mean"])
+    text = format_sig(r["mean"])
     if not math.isnan(r["sem"]):
-        text += f" ± {_fmt(r['sem'])}"
+        text += f" ± {format_sig(r['sem'])}"
     return f"{text} ({int(r['n'])})"
-
-
-def _fmt(v: float) -> str:
-    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
 
 
 def _when(t: pd.Timestamp) -> str:
@@ -188,14 +178,3 @@ def _md(df: pd.DataFrame) -> str:
     cells = df.astype(str).map(lambda v: v.replace("|", "\\|"))
     return cells.to_markdown(index=False, disable_numparse=True)
 
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "dataset"
-
-
-def _unique(name: str, used: set[str]) -> str:
-    stem, n, out = name[:-4], 2, name
-    while out in used:
-        out, n = f"{stem}-{n}.png", n + 1
-    used.add(out)
-    return out

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from learnbench.reporting.tables import Display, Fmt, format_number, prepare
+from learnbench.reporting.tables import DASH, Display, Fmt, display_plain, format_number, prepare
 
 PHASES = ("train", "infer")
 OP_CLASSES = ("convolution", "gemm", "elementwise", "memory", "other")
@@ -122,7 +122,7 @@ def step_table(prof: pd.DataFrame) -> pd.DataFrame:
 def display_steps(prof: pd.DataFrame, fmt: Fmt) -> Display:
     """Cells of :func:`step_table`."""
     t = step_table(prof)
-    dash = "--" if fmt == "tex" else "–"
+    dash = DASH[fmt]
     cells = pd.DataFrame(
         {
             "Dataset": t["dataset"].astype(str),
@@ -141,7 +141,7 @@ def display_steps(prof: pd.DataFrame, fmt: Fmt) -> Display:
             "max GPU mem [MB]": [format_number(v, "float", fmt) for v in t["max_memory_mb"]],
         }
     )
-    return _plain(cells, ["Dataset", "Learner", "Device", "Phase"])
+    return display_plain(cells, ["Dataset", "Learner", "Device", "Phase"])
 
 
 def top_ops_table(prof: pd.DataFrame, top: int = TOP_OPS) -> pd.DataFrame:
@@ -174,10 +174,10 @@ def display_top_ops(prof: pd.DataFrame, fmt: Fmt, top: int = TOP_OPS) -> Display
             "calls": [format_number(v, "int", fmt) for v in t["calls"]],
             "total [ms]": [format_number(v, "float", fmt) for v in t["total_ms"]],
             "mean [us]": [format_number(v, "float", fmt) for v in t["mean_us"]],
-            "share": [_pct(100 * v, "–") for v in t["share"]],
+            "share": [_pct(100 * v, DASH[fmt]) for v in t["share"]],
         }
     )
-    return _plain(cells, ["Dataset", "Learner", "Phase", "Operator", "Class"])
+    return display_plain(cells, ["Dataset", "Learner", "Phase", "Operator", "Class"])
 
 
 def class_times(prof: pd.DataFrame) -> list[tuple[str, dict[str, float]]]:
@@ -306,9 +306,3 @@ def _num(value: object, missing: float = math.nan) -> float:
 
 def _pct(value: float, missing: str) -> str:
     return missing if math.isnan(value) else f"{value:.1f}%"
-
-
-def _plain(cells: pd.DataFrame, text_columns: list[str]) -> Display:
-    cells = cells.reset_index(drop=True)
-    bold = pd.DataFrame(False, index=cells.index, columns=cells.columns)
-    return Display(cells, bold, text_columns)

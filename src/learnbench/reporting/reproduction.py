@@ -19,7 +19,17 @@ import pandas as pd
 import tomllib
 
 from learnbench.errors import LearnbenchError
-from learnbench.reporting.tables import Display, Fmt, metric_summary, prepare, to_latex
+from learnbench.reporting.tables import (
+    DASH,
+    PM,
+    Display,
+    Fmt,
+    int_range,
+    metric_summary,
+    prepare,
+    tex_escape,
+    to_latex,
+)
 
 BASELINES_ENV = "LEARNBENCH_BASELINES"
 MIN_TOLERANCE_PP = 0.5  # "within spread" needs |delta| <= max(2 * std, this), in points
@@ -37,8 +47,6 @@ CONFIG_NOTE = (
     "nothing is stated about the paper beyond those."
 )
 _REPEAT = re.compile(r"repeats the Table \S+ figure")
-_PM = {"md": "±", "html": "±", "tex": r"$\pm$"}
-_DASH = {"md": "–", "html": "–", "tex": "--"}
 
 
 class BaselinesNotFoundError(LearnbenchError):
@@ -207,7 +215,7 @@ def config_table(df: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for col, g in compared.groupby("dataset", sort=True):
         cells = d[d["col"] == col]
-        ours = f"n train {_ints(cells['n_train'])}, n test {_ints(cells['n_test'])}"
+        ours = f"n train {int_range(cells['n_train'])}, n test {int_range(cells['n_test'])}"
         params = sorted(set(cells["dataset_params"].dropna()) - {"{}"})
         ours += "; dataset params: " + (" | ".join(_params(p) for p in params) if params
                                         else "none (no subsample)")
@@ -265,7 +273,7 @@ def references(table: pd.DataFrame) -> dict[str, int]:
 def display_reproduction(table: pd.DataFrame, fmt: Fmt, digits: int = 2) -> Display:
     """Cell strings: ``mean ± std`` as in the accuracy table, signed delta, verdict."""
     refs = references(table)
-    dash = _DASH[fmt]
+    dash = DASH[fmt]
     cells = pd.DataFrame({
         "Dataset": table["dataset"].astype(str),
         "Learner": table["learner"].astype(str),
@@ -312,7 +320,7 @@ def reproduction_latex(rep: Reproduction, digits: int = 2) -> str:
     """The booktabs table of the compared rows ("not run" rows stay in report.md/html)."""
     table = rep.compared.reset_index(drop=True)
     refs = references(table)
-    sources = "; ".join(f"[{i}] {_tex_escape(s)}: {_tex_escape(rep.sources.get(s, ''))}"
+    sources = "; ".join(f"[{i}] {tex_escape(s)}: {tex_escape(rep.sources.get(s, ''))}"
                         for s, i in refs.items())
     tex = to_latex(
         display_reproduction(table, "tex", digits),
@@ -334,25 +342,18 @@ def reproduction_latex(rep: Reproduction, digits: int = 2) -> str:
 
 def _mean_std(r, fmt: Fmt, digits: int) -> str:
     if r.verdict == NOT_RUN:
-        return _DASH[fmt]
+        return DASH[fmt]
     if r.n_ok == 0:
         return str(r.verdict)
     text = f"{r.mean:.{digits}f}"
     if not math.isnan(r.std):
-        text += f" {_PM[fmt]} {r.std:.{digits}f}"
+        text += f" {PM[fmt]} {r.std:.{digits}f}"
     return text
 
 
 def _signed(value: float, fmt: Fmt, digits: int) -> str:
     text = f"{value:+.{digits}f}"
     return text.replace("-", "$-$", 1) if fmt == "tex" else text
-
-
-def _ints(values: pd.Series) -> str:
-    v = sorted({int(x) for x in values.dropna()})
-    if not v:
-        return "?"
-    return f"{v[0]:,}" if len(v) == 1 else f"{v[0]:,}–{v[-1]:,}"
 
 
 def _params(params_json: str) -> str:
@@ -373,11 +374,3 @@ def _citation(entry: dict) -> str:
     parts.append(str(entry.get("year", "")))
     return ", ".join(p for p in parts if p)
 
-
-_TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                "^": r"\textasciicircum{}"}
-
-
-def _tex_escape(text: str) -> str:
-    return "".join(_TEX_SPECIAL.get(c, c) for c in text)

@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from learnbench.reporting.tables import Display, Fmt, mark_cells, prepare
+from learnbench.reporting.tables import Display, Fmt, mark_cells, prepare, tex_escape
 
 _DDAGGER = {"md": "‡", "html": "‡", "tex": r"$^\ddagger$"}
 CHECK_NOTE = '‡ pipeline check (role = "check" in the suite): not a result; {reasons}'
 CHECK_NOTE_TEX = r"$^\ddagger$ pipeline check (role = ``check'' in the suite): not a result; {reasons}."
-
-_TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                "^": r"\textasciicircum{}"}
 
 
 def check_cells(df: pd.DataFrame) -> dict[tuple[str, str], list[str]]:
@@ -64,9 +60,6 @@ def checks_note(df: pd.DataFrame, fmt: Fmt = "md") -> str:
         reasons = "reasons: " + "; ".join(f"{', '.join(where)}: {reason}"
                                           for reason, where in by_reason.items())
     if fmt == "tex":
-        return CHECK_NOTE_TEX.format(reasons=_tex_escape(reasons))
+        return CHECK_NOTE_TEX.format(reasons=tex_escape(reasons))
     return CHECK_NOTE.format(reasons=reasons)
 
-
-def _tex_escape(text: str) -> str:
-    return "".join(_TEX_SPECIAL.get(c, c) for c in text)

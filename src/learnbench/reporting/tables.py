@@ -9,18 +9,27 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from learnbench.records import is_missing
+
 Fmt = Literal["md", "tex", "html"]
 FAILED = ("timeout", "error")
 STATS = ("mean", "std", "n_ok", "n_seeds")
-_PM = {"md": "±", "html": "±", "tex": r"$\pm$"}
-_DASH = {"md": "–", "html": "–", "tex": "--"}
+#: The plus-minus sign and the dash of a missing value, per output format (every table uses
+#: these, so Markdown, HTML and LaTeX cells agree).
+PM = {"md": "±", "html": "±", "tex": r"$\pm$"}
+DASH = {"md": "–", "html": "–", "tex": "--"}
+METRIC_NOTE = (
+    "Mean ± sample standard deviation (ddof=1) over seeds; best mean per dataset in bold. "
+    "(n=k/m): only k of the m seeds recorded for that dataset finished ok (see Failures); "
+    "timeout/error: no seed finished; –: not run."
+)
 
 # (numeric columns, display header, kind) of the timing table, in order; two columns are shown
 # as "p50 / p95" in one cell to keep the LaTeX table narrow enough for a page.
@@ -57,11 +66,11 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     by ``started_at``, so no seed is counted twice. Idempotent.
     """
     d = df.copy()
-    d["row"] = _disambiguate(d, "label", "device", lambda v: f" ({v})")
+    d["row"] = disambiguate(d, "label", "device", lambda v: f" ({v})")
     if "dataset_label" not in d:
         d["dataset_label"] = d["dataset"]
     d["dataset_label"] = d["dataset_label"].fillna(d["dataset"])
-    d["col"] = _disambiguate(d, "dataset_label", "dataset_params", _params_suffix)
+    d["col"] = disambiguate(d, "dataset_label", "dataset_params", params_suffix)
     order = ["col", "row", "seed", "started_at", "run_id", "cell_id"]
     d = d.sort_values(order, na_position="first")
     d = d.drop_duplicates(["col", "row", "seed"], keep="last")
@@ -173,8 +182,8 @@ def datasets_table(df: pd.DataFrame) -> pd.DataFrame:
             {
                 "Dataset": name,
                 "Modality": card.get("modality") or "?",
-                "n train": _int_range(g["n_train"]),
-                "n test": _int_range(g["n_test"]),
+                "n train": int_range(g["n_train"]),
+                "n test": int_range(g["n_test"]),
                 "Params": "; ".join(p for p in params if p != "{}") or "default",
                 "Protocol": _one_line(card.get("protocol")) or "?",
                 "License": card.get("license") or "?",
@@ -227,7 +236,7 @@ def display_metric(df: pd.DataFrame, metric: str, fmt: Fmt, digits: int = 2) -> 
         texts, flags = [], []
         for learner, mean in means.items():
             if (ds, learner) not in summary.index:
-                texts.append(_DASH[fmt])
+                texts.append(DASH[fmt])
                 flags.append(False)
                 continue
             s = summary.loc[(ds, learner)]
@@ -257,17 +266,21 @@ def display_timing(df: pd.DataFrame, fmt: Fmt) -> Display:
     return Display(cells, bold, ["Dataset", "Learner"])
 
 
-def display_plain(table: pd.DataFrame) -> Display:
-    """A table that is all free text (failures, datasets)."""
-    cells = table.astype(str)
+def display_plain(table: pd.DataFrame, text_columns: list[str] | None = None) -> Display:
+    """A table of ready-made cell strings, nothing bold.
+
+    All columns are free text (left-aligned, escaped) unless ``text_columns`` names the text
+    ones; the others are figures (right-aligned). For failures, datasets and the cost tables.
+    """
+    cells = table.astype(str).reset_index(drop=True)
     bold = pd.DataFrame(False, index=cells.index, columns=cells.columns)
-    return Display(cells, bold, list(cells.columns))
+    return Display(cells, bold, list(cells.columns) if text_columns is None else text_columns)
 
 
 def format_number(value: float, kind: str, fmt: Fmt) -> str:
     """Integers with thousands separators; floats to about 3 significant digits; NaN as a dash."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return _DASH[fmt]
+        return DASH[fmt]
     if kind == "int":
         return f"{round(value):,}"
     a = abs(value)
@@ -355,7 +368,7 @@ def _metric_cell(s: pd.Series, fmt: Fmt, digits: int) -> str:
         return str(s["status"])
     text = f"{s['mean']:.{digits}f}"
     if not math.isnan(s["std"]):
-        text += f" {_PM[fmt]} {s['std']:.{digits}f}"
+        text += f" {PM[fmt]} {s['std']:.{digits}f}"
     if s["n_ok"] < s["n_seeds"]:
         text += f" (n={int(s['n_ok'])}/{int(s['n_seeds'])})"
     return text
@@ -363,7 +376,7 @@ def _metric_cell(s: pd.Series, fmt: Fmt, digits: int) -> str:
 
 def _joined_numbers(parts: tuple[str, ...], fmt: Fmt) -> str:
     """``"1.10 / 1.90"``; a single dash when every part is missing."""
-    return _DASH[fmt] if all(p == _DASH[fmt] for p in parts) else " / ".join(parts)
+    return DASH[fmt] if all(p == DASH[fmt] for p in parts) else " / ".join(parts)
 
 
 def _ok_seeds(r: pd.Series) -> str:
@@ -371,8 +384,14 @@ def _ok_seeds(r: pd.Series) -> str:
     return text if r["n_ok"] > 0 else f"{text} ({r['status']})"
 
 
-def _disambiguate(d: pd.DataFrame, base: str, extra: str, suffix) -> pd.Series:
-    """``base``, plus ``suffix(extra)`` only where one base value occurs with several extras."""
+def disambiguate(
+    d: pd.DataFrame, base: str, extra: str, suffix: Callable[[str], str]
+) -> pd.Series:
+    """``base``, plus ``suffix(extra)`` only where one base value occurs with several extras.
+
+    The display keys of every report (:func:`prepare`) and of the history plots: a learner
+    gets its device, a dataset label its params, only when that is needed to tell them apart.
+    """
     base_s = d[base].astype(object).where(d[base].notna(), "?").astype(str)
     extra_s = d[extra].astype(object).where(d[extra].notna(), "?").astype(str)
     counts = extra_s.groupby(base_s).transform("nunique")
@@ -383,7 +402,8 @@ def _disambiguate(d: pd.DataFrame, base: str, extra: str, suffix) -> pd.Series:
     )
 
 
-def _params_suffix(params_json: str) -> str:
+def params_suffix(params_json: str) -> str:
+    """`` [k=v, ...]`` of a params JSON (sorted keys), `` [default]`` for ``{}``."""
     try:
         params = json.loads(params_json)
     except (TypeError, ValueError):
@@ -405,7 +425,8 @@ def _dataset_card(name: str) -> dict:
         return {}
 
 
-def _int_range(values: pd.Series) -> str:
+def int_range(values: pd.Series) -> str:
+    """``1,000`` when all values agree, ``500–1,000`` otherwise (min–max), ``?`` for none."""
     v = sorted({int(x) for x in values.dropna()})
     if not v:
         return "?"
@@ -432,8 +453,26 @@ def _md_escape(text: str) -> str:
 
 def sorted_unique(values: Sequence | pd.Series | np.ndarray) -> list:
     """Distinct non-missing values, sorted as strings (deterministic whatever their types)."""
-    return sorted({v for v in values if not _missing(v)}, key=str)
+    return sorted({v for v in values if not is_missing(v)}, key=str)
 
 
-def _missing(v: object) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
+def fixed(value: float, digits: int, fmt: Fmt) -> str:
+    """``value`` with ``digits`` decimals; a dash when it is missing."""
+    return DASH[fmt] if is_missing(value) else f"{value:.{digits}f}"
+
+
+def format_sig(value: float) -> str:
+    """Thousands-separated integer from 1,000 up, else 4 significant digits (free-form figures
+    such as learner extras and history points, whose scale is unknown)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+_TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                "^": r"\textasciicircum{}"}
+
+
+def tex_escape(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped, for notes and captions built from
+    record or CSV strings (table cells are escaped by :func:`to_latex` itself)."""
+    return "".join(_TEX_SPECIAL.get(c, c) for c in text)

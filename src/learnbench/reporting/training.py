@@ -5,10 +5,10 @@ The torch Trainer records, per training phase (``train``, ``autoencoder``, ``hea
 ``patience``, ``epoch_budget``, ``time_budget``), the best epoch and per-epoch curves
 (train/val loss, val accuracy, cumulative seconds, samples and FLOPs). The last phase is the
 main one. From that this module says whether a phase was still improving when its budget ended
-(:func:`still_improving`: the under-trained flag and the † of the accuracy tables), and builds
-the "Training: budgets and learning curves" section (:func:`training_section`): a table per
-(dataset, learner) and three PNGs (learning curves, accuracy vs training time, and the anytime
-Pareto front of validation accuracy against training seconds).
+(:func:`still_improving`: the under-trained flag and the † of the accuracy tables), and gives
+the "Training: budgets and learning curves" section (:mod:`.sections.training`) its numbers:
+a table per (dataset, learner) and three PNGs (learning curves, accuracy vs training time,
+and the anytime Pareto front of validation accuracy against training seconds).
 
 Old records have no training dict: every function here is then empty or neutral, so their
 reports do not change. Everything is a pure function of the records.
@@ -20,18 +20,21 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import matplotlib as mpl
-import matplotlib.style
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
-from learnbench.reporting.plots import DPI, _decade_log_axis, _save, learner_styles
+from learnbench.reporting.plots import (
+    decade_log_axis,
+    learner_handles,
+    learner_styles,
+    panel_figure,
+)
 from learnbench.reporting.tables import (
+    DASH,
     Display,
     Fmt,
     format_number,
@@ -40,9 +43,6 @@ from learnbench.reporting.tables import (
     prepare,
     timing_table,
 )
-
-if TYPE_CHECKING:
-    from learnbench.reporting.build import Section
 
 BUDGET_STOPS = ("epoch_budget", "time_budget")
 EARLY_STOPS = ("patience", "converged")
@@ -54,7 +54,6 @@ MIN_GAIN = 0.005
 MIN_LOSS_GAIN = 0.01
 PLOT_FILES = ("learning_curves.png", "accuracy_vs_time.png", "pareto_front.png")
 
-_DASH = {"md": "–", "html": "–", "tex": "--"}
 _DAGGER = {"md": "†", "html": "†", "tex": r"$^\dagger$"}
 UNDERTRAINED_NOTE = (
     "† still improving when its training budget ended (validation accuracy gained more than "
@@ -263,7 +262,7 @@ def pareto_front(points: Iterable[tuple[float, float]]) -> list[tuple[float, flo
 def display_training(df: pd.DataFrame, fmt: Fmt) -> Display:
     """Cells of :func:`training_table` (Markdown or HTML)."""
     t = training_table(df)
-    dash = _DASH[fmt]
+    dash = DASH[fmt]
     cells = pd.DataFrame({
         "Dataset": t["dataset"].astype(str),
         "Learner": t["learner"].astype(str),
@@ -305,79 +304,36 @@ def plot_pareto_front(df: pd.DataFrame, path: Path) -> Path:
     curves = curve_table(df)
     curves = curves[curves["seconds"] > 0]
     finals = _final_points(df)
-    datasets = sorted(set(curves["dataset"]))
     styles = _styles(df)
-    with mpl.style.context("default"):
-        fig, axes = _panels(len(datasets))
-        for ax, ds in zip(axes, datasets, strict=False):
-            sub = curves[curves["dataset"] == ds]
-            fin = finals[finals["dataset"] == ds]
-            for learner, g in sub.groupby("learner", sort=True):
-                colour, marker = styles[str(learner)]
-                ax.plot(g["seconds"], g["val_accuracy"], ls="", marker=marker, ms=4,
-                        color=colour, alpha=0.45)
-            front = pareto_front(zip(sub["seconds"], sub["val_accuracy"], strict=True))
-            xs, ys = [p[0] for p in front], [p[1] for p in front]
-            if front:  # the best accuracy reached holds for any longer training time
-                xs.append(float(sub["seconds"].max()))
-                ys.append(ys[-1])
-            ax.step(xs, ys, where="post", color="black", lw=1.5)
-            for _, r in fin.iterrows():
-                colour, marker = styles[str(r["learner"])]
-                ax.plot([r["fit_seconds"]], [r["accuracy"]], ls="", marker=marker, ms=10,
-                        color=colour, mec="black", mew=1.0)
-            _decade_log_axis(ax, [*sub["seconds"], *fin["fit_seconds"]])
-            ax.set_title(ds)
-            ax.set_xlabel("training time [s]")
-            ax.set_ylabel("accuracy [%]")
-            ax.grid(True, which="both", alpha=0.3)
-        for ax in axes[len(datasets):]:
-            ax.set_visible(False)
-        handles = _legend_handles(styles, sorted(set(curves["learner"]) | set(finals["learner"])))
-        handles += [
-            Line2D([], [], color="black", lw=1.5, label="Pareto front (validation, per epoch)"),
-            Line2D([], [], ls="", marker="o", ms=10, color="grey", mec="black",
-                   label="final: test accuracy vs fit time"),
-        ]
-        fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(fig, handles),
-                   fontsize=8)
-        return _save(fig, path)
 
+    def draw(ax: Axes, ds: str) -> None:
+        sub = curves[curves["dataset"] == ds]
+        fin = finals[finals["dataset"] == ds]
+        for learner, g in sub.groupby("learner", sort=True):
+            colour, marker = styles[str(learner)]
+            ax.plot(g["seconds"], g["val_accuracy"], ls="", marker=marker, ms=4,
+                    color=colour, alpha=0.45)
+        front = pareto_front(zip(sub["seconds"], sub["val_accuracy"], strict=True))
+        xs, ys = [p[0] for p in front], [p[1] for p in front]
+        if front:  # the best accuracy reached holds for any longer training time
+            xs.append(float(sub["seconds"].max()))
+            ys.append(ys[-1])
+        ax.step(xs, ys, where="post", color="black", lw=1.5)
+        for _, r in fin.iterrows():
+            colour, marker = styles[str(r["learner"])]
+            ax.plot([r["fit_seconds"]], [r["accuracy"]], ls="", marker=marker, ms=10,
+                    color=colour, mec="black", mew=1.0)
+        decade_log_axis(ax, [*sub["seconds"], *fin["fit_seconds"]])
 
-# ---------------------------------------------------------------------------------------------
-# The section
-# ---------------------------------------------------------------------------------------------
+    def handles() -> list[Line2D]:
+        learners = sorted(set(curves["learner"]) | set(finals["learner"]))
+        return [*learner_handles(styles, learners),
+                Line2D([], [], color="black", lw=1.5, label="Pareto front (validation, per epoch)"),
+                Line2D([], [], ls="", marker="o", ms=10, color="grey", mec="black",
+                       label="final: test accuracy vs fit time")]
 
-
-def training_section(df: pd.DataFrame, out_dir: Path) -> Section | None:
-    """The "Training: budgets and learning curves" section, its PNGs written to ``out_dir``.
-
-    None (and any PNGs of an earlier build removed) when no record has training data. The
-    images' file names are :data:`PLOT_FILES`, relative to ``out_dir``.
-    """
-    from learnbench.reporting.build import Section, _tables
-
-    out_dir = Path(out_dir)
-    if not has_training(df) or trained(df).empty:
-        for name in PLOT_FILES:
-            (out_dir / name).unlink(missing_ok=True)
-        return None
-    images = []
-    curves = curve_table(df)
-    has_time = bool((curves["seconds"] > 0).any())
-    for name, plot, alt, needs_time in [
-        (PLOT_FILES[0], plot_learning_curves, "validation accuracy vs epoch", False),
-        (PLOT_FILES[1], plot_accuracy_vs_time, "validation accuracy vs training time", True),
-        (PLOT_FILES[2], plot_pareto_front, "Pareto front of accuracy vs training time", True),
-    ]:
-        if curves.empty or (needs_time and not has_time):
-            (out_dir / name).unlink(missing_ok=True)
-            continue
-        plot(df, out_dir / name)
-        images.append((name, alt))
-    md, html_d = display_training(df, "md"), display_training(df, "html")
-    return Section("Training: budgets and learning curves", TRAINING_NOTE,
-                   *_tables(md, html_d, "training"), images=images)
+    return panel_figure(path, sorted(set(curves["dataset"])), draw, "training time [s]",
+                        "accuracy [%]", handles, fontsize=8)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,53 +345,26 @@ def _plot_curves(df: pd.DataFrame, path: Path, x: str, xlabel: str, log_x: bool)
     curves = curve_table(df)
     if log_x:
         curves = curves[curves["seconds"] > 0]
-    datasets = sorted(set(curves["dataset"]))
     styles = _styles(df)
-    with mpl.style.context("default"):
-        fig, axes = _panels(len(datasets))
-        for ax, ds in zip(axes, datasets, strict=False):
-            sub = curves[curves["dataset"] == ds]
-            for learner, g in sub.groupby("learner", sort=True):
-                colour, marker = styles[str(learner)]
-                ax.plot(g[x], g["val_accuracy"], color=colour, marker=marker, ms=4, lw=1.5)
-            if log_x:
-                _decade_log_axis(ax, list(sub[x]))
-            ax.set_title(ds)
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel("validation accuracy [%]")
-            ax.grid(True, which="both", alpha=0.3)
-        for ax in axes[len(datasets):]:
-            ax.set_visible(False)
-        handles = _legend_handles(styles, sorted(set(curves["learner"])))
-        if handles:
-            fig.legend(handles=handles, loc="outside lower center",
-                       ncols=_legend_columns(fig, handles), title="learner")
-        return _save(fig, path)
 
+    def draw(ax: Axes, ds: str) -> None:
+        sub = curves[curves["dataset"] == ds]
+        for learner, g in sub.groupby("learner", sort=True):
+            colour, marker = styles[str(learner)]
+            ax.plot(g[x], g["val_accuracy"], color=colour, marker=marker, ms=4, lw=1.5)
+        if log_x:
+            decade_log_axis(ax, list(sub[x]))
 
-def _legend_columns(fig: Figure, handles: list[Line2D]) -> int:
-    """Legend columns that fit the figure's width (about 2.2 inches a column)."""
-    return max(1, min(len(handles), int(fig.get_figwidth() // 2.2)))
-
-
-def _panels(n: int) -> tuple[Figure, np.ndarray]:
-    """A constrained-layout figure with one subplot per dataset (up to 3 per row)."""
-    ncols = min(3, max(1, n))
-    nrows = math.ceil(n / ncols) if n else 1
-    fig = Figure(figsize=(4.2 * ncols, 3.4 * nrows + 0.8), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    return panel_figure(path, sorted(set(curves["dataset"])), draw, xlabel,
+                        "validation accuracy [%]",
+                        lambda: learner_handles(styles, sorted(set(curves["learner"]))),
+                        title="learner")
 
 
 def _styles(df: pd.DataFrame) -> dict[str, tuple[str, str]]:
     """The learner styles of the report's other plots (all learners of the records)."""
     return learner_styles(list(metric_summary(df, "accuracy").index.get_level_values(
         "learner").unique()))
-
-
-def _legend_handles(styles: dict[str, tuple[str, str]], learners: list[str]) -> list[Line2D]:
-    return [Line2D([], [], color=styles[name][0], marker=styles[name][1], ls="", ms=7,
-                   label=name) for name in learners]
 
 
 def _final_points(df: pd.DataFrame) -> pd.DataFrame:
