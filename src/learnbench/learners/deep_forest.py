@@ -64,14 +64,80 @@ class _NumpyPercentileShim(types.ModuleType):
 class DeepForestClassifier(DeclaredParams, ClassifierMixin, BaseEstimator):
     """DF21's cascade forest classifier; parameters and defaults are DF21's own.
 
-    Parameters: ``n_bins`` (255), ``bin_subsample`` (200,000), ``max_layers`` (20),
-    ``n_estimators`` (2: each one random forest + one extra-trees forest), ``n_trees`` (100),
-    ``max_depth`` (None), ``min_samples_leaf`` (1), ``use_predictor`` (False), ``predictor``
-    ("forest"), ``n_tolerant_rounds`` (2), ``delta`` (1e-5), ``n_jobs``, ``random_state``,
-    ``verbose`` (0 here; DF21's default 1 prints every layer).
+    Zhou & Feng, Deep forest, National Science Review 6(1), 2019; DF21,
+    https://github.com/LAMDA-NJU/Deep-Forest.
 
-    Fitted attributes: ``classes_``, ``n_features_in_``, ``model_`` (the DF21 model),
-    ``n_levels_`` (layers kept), ``fit_seconds_``.
+    DF21 is the authors' later cascade-forest implementation: no multi-grained scanning,
+    features binned to at most 255 values, 2 x ``n_estimators`` forests (random forests +
+    extremely randomised trees) of ``n_trees`` trees per layer, early stopping after
+    ``n_tolerant_rounds`` layers without gain. It comes from the PyPI package
+    ``deep-forest-py310`` (import name ``deepforest``), installed with
+    ``pip install 'learnbench[deepforest]'``, and is imported only when a model is fitted (on
+    NumPy versions without ``np.percentile``'s ``interpolation`` keyword its binner gets a
+    shim). ``fit`` passes every parameter to ``deepforest.CascadeForestClassifier``.
+
+    Parameters
+    ----------
+    n_bins : int, default=255
+        Bins for non-missing feature values, in [2, 255] (one more is reserved for missing
+        values).
+    bin_subsample : int, default=200_000
+        Training samples used to build the bins (>= 1); all when the training set is smaller.
+    max_layers : int, default=20
+        Most cascade layers (>= 1); early stopping may keep fewer.
+    n_estimators : int, default=2
+        Estimators per layer (>= 1), each one random forest + one extra-trees forest.
+    n_trees : int, default=100
+        Trees per forest (>= 1).
+    max_depth : int, default=None
+        Tree depth limit (>= 1); None: none.
+    min_samples_leaf : int, default=1
+        Smallest leaf (>= 1).
+    use_predictor : bool, default=False
+        Fit a predictor on top of the last layer.
+    predictor : {"forest", "xgboost", "lightgbm"}, default="forest"
+        The predictor's kind, when ``use_predictor``.
+    n_tolerant_rounds : int, default=2
+        Stop after this many layers (>= 1) without an improvement of the best validation
+        performance so far.
+    delta : float, default=1e-5
+        Smallest improvement (>= 0) that counts as one for ``n_tolerant_rounds``.
+    n_jobs : int, default=None
+        Parallel jobs for fit and predict (None: 1, -1: all cores).
+    random_state : int, default=None
+        Seed of DF21's generator; None: NumPy's global one.
+    verbose : int, default=0
+        DF21's logging (>= 0); 0 here, where DF21's default 1 prints every layer.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen in ``fit``, sorted.
+    n_features_in_ : int
+        Number of features of the rows seen in ``fit``.
+    model_ : deepforest.CascadeForestClassifier
+        The fitted DF21 model (trained on label indices).
+    n_levels_ : int
+        Layers kept.
+    fit_seconds_ : float
+        Seconds of DF21's ``fit``.
+
+    See Also
+    --------
+    learnbench.learners.make_learner : ``make_learner("deep_forest")`` builds this class.
+    CascadeForestClassifier : gcForest's cascade as the 2017 paper describes it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from learnbench.learners import make_learner
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((40, 64), dtype=np.float32); y = np.arange(40) % 2
+    >>> clf = make_learner("deep_forest", n_trees=10, max_layers=2, random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    >>> 1 <= clf.n_levels_ <= 2
+    True
     """
 
     _parameter_constraints = {

@@ -385,15 +385,124 @@ class MetricLearningClassifier(TorchClassifier):
 
 
 class SiameseContrastiveClassifier(MetricLearningClassifier):
-    """A Siamese embedding net trained with the contrastive loss on sampled pairs.
+    """A Siamese embedding net trained with the contrastive loss, classified by k-NN.
 
-    Bromley et al., Signature verification using a "Siamese" time delay neural network,
-    NIPS 1993; Hadsell, Chopra & LeCun, CVPR 2006. Each batch of ``batch_size`` anchors gets
-    one partner per anchor from :class:`PairSampler` (half similar, half dissimilar); both go
-    through the same net in one forward pass. ``loss_variant``: ``"hadsell"`` or
-    ``"squared_hinge"`` (see :func:`~learnbench.learners.losses.contrastive_loss`);
-    ``margin`` defaults to 1.0, which on the unit sphere puts the dissimilar boundary at
-    distance 1 for both variants. Other parameters: :class:`MetricLearningClassifier`.
+    Bromley et al., Signature verification using a "Siamese" time delay neural network, NIPS
+    1993; Hadsell, Chopra & LeCun, Dimensionality reduction by learning an invariant mapping,
+    CVPR 2006.
+
+    The embedding net is a small :class:`~learnbench.learners.cnn.PlainCNN` for images or an MLP
+    for flat inputs, L2-normalised by default. Each batch of ``batch_size`` anchors gets one
+    partner per anchor from :class:`PairSampler` (half similar, half dissimilar); both go
+    through the same net in one forward pass, so the work per epoch is about twice the triplet
+    learner's. A test sample gets the class of its nearest training samples in the embedding
+    space (``sklearn.neighbors.KNeighborsClassifier``). ``transform`` returns the embeddings and
+    ``evaluation_extras`` the verification figures (is this pair the same class? ROC AUC and
+    equal error rate) that the harness records next to accuracy. Batches and pairs are drawn
+    from one seeded CPU generator, so the same seed gives the same model on any device.
+
+    Parameters
+    ----------
+    loss_variant : {"hadsell", "squared_hinge"}, default="hadsell"
+        The contrastive loss (see :func:`~learnbench.learners.losses.contrastive_loss`).
+    margin : float, default=1.0
+        The loss margin (> 0); 1.0 puts the dissimilar boundary at distance 1 on the unit sphere
+        for both variants.
+    embedding_dim : int, default=64
+        Size of the embedding (>= 1).
+    widths : tuple of int, default=(16, 32, 64)
+        Conv block widths of the image embedding net (a ``PlainCNN`` whose linear head outputs
+        the embedding), used when ``input_shape`` is ``(C, H, W)`` or ``(H, W)``.
+    hidden_sizes : tuple of int, default=(256,)
+        Hidden layers (``Linear-ReLU``) of the MLP embedding net, used for flat inputs.
+    normalize : bool, default=True
+        L2-normalise the embeddings onto the unit sphere (FaceNet), which bounds distances to
+        [0, 2] so one margin suits every dataset.
+    n_neighbors : int, default=1
+        k (>= 1) of the k-NN classifier on the training embeddings (capped at the number of
+        training rows).
+    verification_pairs : int, default=100_000
+        ``evaluation_extras`` scores all test pairs when there are at most this many, else this
+        many distinct-sample pairs drawn with ``random_state``.
+    max_epochs : int, default=10
+        Epoch budget (>= 1); an epoch has every training sample as an anchor once.
+    batch_size : int, default=64
+        Anchors per batch (>= 1); each brings one partner.
+    lr : float, default=1e-3
+        Learning rate (> 0); the peak rate under a schedule.
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        The optimizer; SGD uses ``momentum``.
+    weight_decay : float, default=0.0
+        L2 penalty passed to the optimizer (>= 0).
+    momentum : float, default=0.9
+        SGD momentum, in [0, 1]; ignored by Adam and AdamW.
+    device : {"cpu", "cuda", "auto"} or str, default="auto"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (cuda when available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, the validation split and shuffling.
+    input_shape : tuple of int, default=None
+        ``(C, H, W)`` or ``(H, W)``: an image (CNN embedding net); ``(n,)`` or None: a flat
+        vector (MLP embedding net).
+    predict_batch_size : int, default=1024
+        Inference (and validation) batch size (>= 1).
+    verbose : bool or int, default=False
+        Print the losses after each epoch.
+    max_seconds : float, default=None
+        Time budget of the fit in seconds (> 0), checked after each epoch; None: none.
+    patience : int, default=None
+        Early stopping after this many epochs (>= 1) without a higher validation k-NN accuracy,
+        restoring the best epoch's weights; None: off.
+    lr_schedule : {"cosine", "onecycle", "linear"} or None, default=None
+        Learning-rate schedule, stepped per batch; None: a constant rate.
+    validation_fraction : float, default=0.1
+        Share of the training rows, in [0, 1), held out (seeded, stratified); the validation
+        curve is the k-NN accuracy of their embeddings against the training rows' (a pair or
+        triplet loss on a few held-out rows per class is too noisy to stop on). 0: none.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen in ``fit`` (at least two), sorted.
+    n_features_in_ : int
+        Number of features of the rows seen in ``fit``.
+    input_shape_ : tuple of int
+        ``(C, H, W)`` for images, ``(n_features,)`` otherwise.
+    device_ : torch.device
+        The device the net was trained on (``device`` resolved).
+    module_ : torch.nn.Module
+        The trained embedding net (``EmbeddingNet``).
+    knn_ : sklearn.neighbors.KNeighborsClassifier
+        The k-NN classifier fitted on the training embeddings.
+    n_epochs_run_ : int
+        Epochs run.
+    loss_curve_ : list of float
+        Mean training loss per epoch.
+    fit_samples_ : int
+        Anchors processed by all epochs (the partners are not counted).
+    training_log_ : list of Phase
+        The Trainer's :class:`~learnbench.learners.trainer.Phase` (one, ``"train"``), with its
+        curves and stop reason.
+
+    See Also
+    --------
+    learnbench.learners.make_learner : ``make_learner("siamese_contrastive")`` builds this
+        class.
+    TripletClassifier : The same embedding nets trained with the triplet loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from learnbench.learners import make_learner
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((40, 16), dtype=np.float32); y = np.arange(40) % 2
+    >>> clf = make_learner("siamese_contrastive", hidden_sizes=(16,), embedding_dim=8,
+    ...                    max_epochs=1, device="cpu", random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    >>> clf.transform(X[:3]).shape
+    (3, 8)
+    >>> sorted(clf.evaluation_extras(X, y))
+    ['verification_eer', 'verification_pairs', 'verification_roc_auc']
     """
 
     _parameter_constraints = {"loss_variant": [StrOptions(set(CONTRASTIVE_VARIANTS))]}
@@ -467,17 +576,125 @@ class SiameseContrastiveClassifier(MetricLearningClassifier):
 
 
 class TripletClassifier(MetricLearningClassifier):
-    """An embedding net trained with the triplet loss on "P x K" batches, mined in-batch.
+    """An embedding net trained with the triplet loss on "P x K" batches, classified by k-NN.
 
-    Schroff, Kalenichenko & Philbin, FaceNet, CVPR 2015; Hermans, Beyer & Leibe, In defense
-    of the triplet loss for person re-identification, arXiv:1703.07737, 2017. Batches hold
-    whole groups of up to ``samples_per_class`` (K) same-class samples
-    (:func:`class_balanced_batches`), so most anchors have a positive in the batch.
-    ``mining``: ``"batch_hard"`` (default; hardest positive and negative per anchor),
-    ``"semi_hard"`` (every anchor-positive pair with a semi-hard negative, falling back to
-    the hardest negative) or ``"random"`` (no mining). ``margin`` (squared distances)
-    defaults to 0.2, FaceNet's value on the unit sphere. Other parameters:
-    :class:`MetricLearningClassifier`.
+    Schroff, Kalenichenko & Philbin, FaceNet, CVPR 2015; Hermans, Beyer & Leibe, In defense of
+    the triplet loss for person re-identification, arXiv:1703.07737, 2017.
+
+    The embedding net is a small :class:`~learnbench.learners.cnn.PlainCNN` for images or an MLP
+    for flat inputs, L2-normalised by default. Batches hold whole groups of up to
+    ``samples_per_class`` (K) same-class samples (:func:`class_balanced_batches`), so most
+    anchors have a positive in the batch, and triplets are mined in the batch. A test sample
+    gets the class of its nearest training samples in the embedding space
+    (``sklearn.neighbors.KNeighborsClassifier``); ``transform`` returns the embeddings and
+    ``evaluation_extras`` the verification figures (ROC AUC and equal error rate of same-class
+    pairs).
+
+    Parameters
+    ----------
+    mining : {"batch_hard", "semi_hard", "random"}, default="batch_hard"
+        ``"batch_hard"``: the hardest positive and negative per anchor; ``"semi_hard"``: every
+        anchor-positive pair with a semi-hard negative, falling back to the hardest negative;
+        ``"random"``: no mining.
+    margin : float, default=0.2
+        The loss margin on squared distances (> 0); 0.2 is FaceNet's value on the unit sphere.
+    samples_per_class : int, default=4
+        K, the largest group of same-class samples in a batch (>= 2, at most ``batch_size``).
+    embedding_dim : int, default=64
+        Size of the embedding (>= 1).
+    widths : tuple of int, default=(16, 32, 64)
+        Conv block widths of the image embedding net (a ``PlainCNN`` whose linear head outputs
+        the embedding), used when ``input_shape`` is ``(C, H, W)`` or ``(H, W)``.
+    hidden_sizes : tuple of int, default=(256,)
+        Hidden layers (``Linear-ReLU``) of the MLP embedding net, used for flat inputs.
+    normalize : bool, default=True
+        L2-normalise the embeddings onto the unit sphere (FaceNet), which bounds distances to
+        [0, 2] so one margin suits every dataset.
+    n_neighbors : int, default=1
+        k (>= 1) of the k-NN classifier on the training embeddings (capped at the number of
+        training rows).
+    verification_pairs : int, default=100_000
+        ``evaluation_extras`` scores all test pairs when there are at most this many, else this
+        many distinct-sample pairs drawn with ``random_state``.
+    max_epochs : int, default=10
+        Epoch budget (>= 1); an epoch has every training sample as an anchor once.
+    batch_size : int, default=64
+        Largest batch (>= 1, at least ``samples_per_class``); whole groups are packed into it.
+    lr : float, default=1e-3
+        Learning rate (> 0); the peak rate under a schedule.
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        The optimizer; SGD uses ``momentum``.
+    weight_decay : float, default=0.0
+        L2 penalty passed to the optimizer (>= 0).
+    momentum : float, default=0.9
+        SGD momentum, in [0, 1]; ignored by Adam and AdamW.
+    device : {"cpu", "cuda", "auto"} or str, default="auto"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (cuda when available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, the validation split and shuffling.
+    input_shape : tuple of int, default=None
+        ``(C, H, W)`` or ``(H, W)``: an image (CNN embedding net); ``(n,)`` or None: a flat
+        vector (MLP embedding net).
+    predict_batch_size : int, default=1024
+        Inference (and validation) batch size (>= 1).
+    verbose : bool or int, default=False
+        Print the losses after each epoch.
+    max_seconds : float, default=None
+        Time budget of the fit in seconds (> 0), checked after each epoch; None: none.
+    patience : int, default=None
+        Early stopping after this many epochs (>= 1) without a higher validation k-NN accuracy,
+        restoring the best epoch's weights; None: off.
+    lr_schedule : {"cosine", "onecycle", "linear"} or None, default=None
+        Learning-rate schedule, stepped per batch; None: a constant rate.
+    validation_fraction : float, default=0.1
+        Share of the training rows, in [0, 1), held out (seeded, stratified); the validation
+        curve is the k-NN accuracy of their embeddings against the training rows' (a pair or
+        triplet loss on a few held-out rows per class is too noisy to stop on). 0: none.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen in ``fit`` (at least two), sorted.
+    n_features_in_ : int
+        Number of features of the rows seen in ``fit``.
+    input_shape_ : tuple of int
+        ``(C, H, W)`` for images, ``(n_features,)`` otherwise.
+    device_ : torch.device
+        The device the net was trained on (``device`` resolved).
+    module_ : torch.nn.Module
+        The trained embedding net (``EmbeddingNet``).
+    knn_ : sklearn.neighbors.KNeighborsClassifier
+        The k-NN classifier fitted on the training embeddings.
+    n_epochs_run_ : int
+        Epochs run.
+    loss_curve_ : list of float
+        Mean training loss per epoch.
+    fit_samples_ : int
+        Anchors processed by all epochs (every training sample once per epoch).
+    training_log_ : list of Phase
+        The Trainer's :class:`~learnbench.learners.trainer.Phase` (one, ``"train"``), with its
+        curves and stop reason.
+
+    See Also
+    --------
+    learnbench.learners.make_learner : ``make_learner("triplet")`` builds this class.
+    SiameseContrastiveClassifier : The same embedding nets trained with the contrastive loss on
+        pairs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from learnbench.learners import make_learner
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((40, 16), dtype=np.float32); y = np.arange(40) % 2
+    >>> clf = make_learner("triplet", hidden_sizes=(16,), embedding_dim=8, max_epochs=1,
+    ...                    device="cpu", random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    >>> clf.transform(X[:3]).shape
+    (3, 8)
+    >>> clf.knn_.n_neighbors
+    1
     """
 
     _parameter_constraints = {

@@ -127,12 +127,126 @@ class MobileNetV1(nn.Module):
 
 
 class MobileNetClassifier(ImageTorchClassifier):
-    """:class:`MobileNetV1` trained with Adam (lr 1e-3), batch 128, at most 3 epochs by default.
+    """MobileNet v1 (Howard et al., 2017) for small images, trained by Adam.
 
-    ``width_mult`` (alpha, Sec. 3.3), ``resolution_mult`` (rho, Sec. 3.4) and ``separable``
-    (False: the standard-conv control, registry name ``mobilenet_standard``) shape the net;
-    the other parameters are those of :class:`TorchClassifier`; ``input_shape`` as in
-    :class:`ImageTorchClassifier`.
+    The net is :class:`MobileNetV1` with its compact plan for 28x28 / 32x32 inputs: a 3x3 stem
+    of 32 channels, depthwise-separable blocks 64, 128 (s2), 128, 256 (s2), 256, 512 (s2),
+    global average pooling and a linear head (the paper's ImageNet net, Table 1, keeps doubling
+    to 1024 channels for 224x224 inputs). ``width_mult`` (alpha, Sec. 3.3) and
+    ``resolution_mult`` (rho, Sec. 3.4) shrink it; ``separable=False`` gives the control net, a
+    standard 3x3 conv in place of each separable block with the same stem, widths, strides,
+    pooling and head, so any difference in cost, speed or accuracy comes from the block type
+    alone (the paper's Table 4 comparison). By default it trains with Adam (lr 1e-3), batch 128,
+    for at most 3 epochs.
+
+    Howard et al., MobileNets: Efficient convolutional neural networks for mobile vision
+    applications, arXiv:1704.04861, 2017.
+
+    The other parameters are those of :class:`TorchClassifier` (described there in full);
+    ``input_shape`` as in :class:`ImageTorchClassifier`.
+
+    Parameters
+    ----------
+    width_mult : float, default=1.0
+        Width multiplier alpha (> 0, Sec. 3.3): every layer's channels become
+        ``round(alpha * channels)``, at least 1, so mult-adds and parameters fall roughly by
+        alpha^2 (Eq. 6).
+    resolution_mult : float, default=1.0
+        Resolution multiplier rho (> 0, Sec. 3.4): the input is resized (bilinear) to side
+        ``round(rho * side)`` inside the module, so a flat dataset row still works; mult-adds
+        fall roughly by rho^2 (Eq. 7), parameters do not change.
+    separable : bool, default=True
+        True: depthwise-separable blocks (Sec. 3.1, Fig. 3). False: the control net, a standard
+        3x3 conv with the same channels and stride in place of each block.
+    max_epochs : int, default=3
+        Epoch budget: at most this many passes over the training rows (>= 1).
+    batch_size : int, default=128
+        Training mini-batch size (>= 1).
+    lr : float, default=1e-3
+        Learning rate (> 0); the peak rate under a schedule.
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        The optimizer; SGD uses ``momentum``.
+    weight_decay : float, default=0.0
+        L2 penalty passed to the optimizer (>= 0).
+    momentum : float, default=0.9
+        SGD momentum, in [0, 1]; ignored by Adam and AdamW.
+    device : {"cpu", "cuda", "auto"} or str, default="auto"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (cuda when available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, the validation split and shuffling.
+    input_shape : tuple of int, default=None
+        ``(C, H, W)`` (pass ``Dataset.image_shape``) or ``(H, W)`` (one channel) of one image.
+        None: the features must form a square single-channel image (784 -> 1x28x28); otherwise
+        ``fit`` raises a ``LearnbenchError`` rather than guess a layout.
+    predict_batch_size : int, default=1024
+        Inference (and validation) batch size (>= 1).
+    verbose : bool or int, default=False
+        Print the losses after each epoch.
+    cudnn_benchmark : bool, default=False
+        Let cuDNN autotune convolution algorithms (CUDA only).
+    amp : {"bf16"} or None, default=None
+        ``"bf16"``: bfloat16 autocast in training and inference; None: float32.
+    compile : bool, default=False
+        Run the modules through ``torch.compile`` for training and inference (the fitted modules
+        stay uncompiled).
+    max_seconds : float, default=None
+        Time budget of the fit in seconds (> 0), checked after each epoch; None: none.
+    patience : int, default=None
+        Early stopping after this many epochs (>= 1) without a lower validation loss, restoring
+        the best epoch's weights; None: off.
+    lr_schedule : {"cosine", "onecycle", "linear"} or None, default=None
+        Learning-rate schedule, stepped per batch; None: a constant rate.
+    validation_fraction : float, default=0.1
+        Share of the training rows, in [0, 1), held out (seeded, stratified) for the validation
+        curve and early stopping; 0: none. The test rows are never used.
+    augment : {"flip", "shift", "flip+shift"} or None, default=None
+        Random horizontal flips and/or shifts (up to 10 % of the size) of each training batch;
+        None: none.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen in ``fit``, sorted; ``predict_proba``'s columns follow them.
+    n_features_in_ : int
+        Number of features of the rows seen in ``fit``.
+    input_shape_ : tuple of int
+        The shape each row was reshaped to, ``(C, H, W)``.
+    device_ : torch.device
+        The device the module was trained on (``device`` resolved).
+    module_ : torch.nn.Module
+        The trained network (plain, uncompiled).
+    n_epochs_run_ : int
+        Epochs run (fewer than ``max_epochs`` when ``patience`` or ``max_seconds`` stopped the
+        fit).
+    loss_curve_ : list of float
+        Mean training loss per epoch.
+    fit_samples_ : int
+        Samples processed by all epochs.
+    training_log_ : list of Phase
+        The Trainer's :class:`~learnbench.learners.trainer.Phase` (one, ``"train"``): its
+        budget, stop reason and per-epoch curves.
+
+    See Also
+    --------
+    learnbench.learners.make_learner : ``make_learner("mobilenet")`` builds this class,
+        ``make_learner("mobilenet_standard")`` its control (``separable=False``).
+    PlainCNNClassifier : A plain VGG-style CNN on the same base.
+    TorchClassifier : The base class, with the full parameter descriptions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from learnbench.learners import make_learner
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((40, 64), dtype=np.float32); y = np.arange(40) % 2
+    >>> clf = make_learner("mobilenet_standard", width_mult=0.25, max_epochs=1, device="cpu",
+    ...                    input_shape=(1, 8, 8), random_state=0).fit(X, y)
+    >>> clf.separable
+    False
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    >>> clf.predict_proba(X[:3]).shape
+    (3, 2)
     """
 
     _parameter_constraints = {

@@ -37,9 +37,9 @@ from torch import Tensor, nn
 from learnbench.errors import LearnbenchError
 from learnbench.learners import trainer as trainer_mod
 from learnbench.learners.autoencoder import FeatureLearnerMixin, image_shape
+from learnbench.learners.cnn import PlainCNN
 from learnbench.learners.constraints import NON_NEGATIVE_INT, POSITIVE_INTS
 from learnbench.learners.heads import fit_head
-from learnbench.learners.cnn import PlainCNN
 from learnbench.learners.torch_base import ProfileParts
 
 N_ROTATIONS = 4
@@ -90,28 +90,119 @@ def _labels(ks: Any, n: int, device: torch.device) -> Tensor:
 class RotationPretextClassifier(FeatureLearnerMixin, ClassifierMixin, BaseEstimator):
     """Rotation-prediction pretraining of a :class:`PlainCNN`, then a probe on its features.
 
+    Gidaris, Singh & Komodakis, Unsupervised representation learning by predicting image
+    rotations, ICLR 2018. ``fit`` trains a :class:`~learnbench.learners.cnn.PlainCNN` with a
+    4-way head to tell which of four rotations (0, 90, 180, 270 degrees) was applied to an
+    image, using no labels; every image of a mini-batch is shown in all four rotations, so the
+    pretext labels are exactly balanced. The frozen features then feed a classical learner
+    (``probe``, default logistic regression on standardised features: a linear probe).
+
+    The probe reads the global-average-pooled last block (``widths[-1]`` features), so the
+    ``cnn`` learner with the same ``widths`` is the "same CNN trained from scratch with labels"
+    to report next to ``rotation_probe``. Gidaris et al. probe earlier conv blocks with spatial
+    pooling, which often does better than the last block; this learner keeps to the last block
+    so the comparison with ``cnn`` is one net. Non-square images (ORL 56x46) rotate to W x H at
+    90 and 270 degrees; those go through the net as a separate group of the mini-batch.
+    Unlabelled rows passed as ``fit(X, y, X_unlabelled=...)`` join the pretext task only.
+
     Parameters
     ----------
-    widths : output channels of the PlainCNN blocks (as the ``cnn`` learner's ``widths``).
-    pretext_epochs : passes over the images for the rotation task.
-    batch_size : images per pretext step; the net sees ``4 * batch_size`` rotated images.
-    lr : Adam learning rate of the pretext task.
-    probe, probe_params : learnbench learner name (and parameters) fitted on the frozen
-        features.
-    standardize : standardise the features (StandardScaler fitted on the training features)
-        before the probe; pooled ReLU features have arbitrary scales, which slows lbfgs.
-    device, random_state, input_shape, predict_batch_size, verbose, max_seconds, patience,
-    lr_schedule, validation_fraction, amp, compile, cudnn_benchmark : as in
-    ``TorchClassifier`` (``pretext_epochs`` is the epoch budget; the validation curve is the
-    rotation accuracy of held-out training images).
+    widths : tuple of int, default=(32, 64, 128)
+        Output channels of the PlainCNN blocks (as the ``cnn`` learner's ``widths``).
+    pretext_epochs : int, default=3
+        Epoch budget (>= 0) of the "pretext" phase: passes over the images for the rotation
+        task.
+    batch_size : int, default=32
+        Images per pretext step (>= 1); the net sees ``4 * batch_size`` rotated images.
+    lr : float, default=1e-3
+        Adam learning rate (> 0) of the pretext task.
+    probe : str, default="logreg"
+        Registry name of the learnbench learner fitted on the frozen features.
+    probe_params : dict, default=None
+        Parameters of ``probe``; it gets the fit's seed as ``random_state`` unless they set one.
+        None: the registry defaults.
+    standardize : bool, default=True
+        Standardise the features (a ``StandardScaler`` fitted on the training features) before
+        the probe; pooled ReLU features have arbitrary scales, which slows lbfgs.
+    device : {"cpu", "cuda", "auto"} or str, default="auto"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (cuda when available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, the validation split, shuffling and the probe.
+    input_shape : tuple of int, default=None
+        ``(C, H, W)`` (pass ``Dataset.image_shape``) or ``(H, W)`` (one channel) of one image.
+        None: the features must form a square single-channel image (784 -> 1x28x28); otherwise
+        ``fit`` raises a ``LearnbenchError`` rather than guess a layout.
+    predict_batch_size : int, default=1024
+        Inference (and validation) batch size (>= 1).
+    verbose : bool or int, default=False
+        Print the losses after each epoch.
+    max_seconds : float, default=None
+        Time budget of the fit in seconds (> 0), checked after each epoch; None: none.
+    patience : int, default=None
+        Early stopping after this many epochs (>= 1) without a lower validation rotation loss,
+        restoring the best epoch's weights; None: off.
+    lr_schedule : {"cosine", "onecycle", "linear"} or None, default=None
+        Learning-rate schedule, stepped per batch; None: a constant rate.
+    validation_fraction : float, default=0.1
+        Share of the labelled rows, in [0, 1), held out (seeded, stratified) for the pretext
+        validation curve (rotation loss and accuracy on their four rotations) and early
+        stopping; the probe is fitted on all labelled rows. 0: none.
+    amp : {"bf16"} or None, default=None
+        ``"bf16"``: bfloat16 autocast in training and inference; None: float32.
+    compile : bool, default=False
+        Run the modules through ``torch.compile`` for training and inference (the fitted modules
+        stay uncompiled).
+    cudnn_benchmark : bool, default=False
+        Let cuDNN autotune convolution algorithms (CUDA only).
 
-    Fitted: ``classes_``, ``input_shape_``, ``device_``, ``network_`` (the PlainCNN with its
-    4-way rotation head), ``backbone_`` (its features + global pooling: image -> feature
-    vector, sharing ``network_``'s weights, frozen), ``probe_``, ``pretext_loss_curve_``
-    (mean cross-entropy per rotated image per epoch), ``n_epochs_run_`` (pretext epochs run),
-    ``fit_samples_`` (rotated samples processed, unlabelled included: the harness's
-    ``train_throughput`` is network samples/s, comparable with ``cnn``'s) and
-    ``training_log_`` (the "pretext" phase).
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen in ``fit``, sorted.
+    n_features_in_ : int
+        Number of features of the rows seen in ``fit``.
+    input_shape_ : tuple of int
+        ``(C, H, W)`` of one image.
+    device_ : torch.device
+        The device the network was trained on.
+    network_ : torch.nn.Module
+        The PlainCNN with its 4-way rotation head.
+    backbone_ : torch.nn.Sequential
+        Its features + global pooling (image -> feature vector), sharing ``network_``'s weights,
+        frozen.
+    probe_ : estimator
+        The fitted probe; a ``Pipeline`` of the scaler and the probe when ``standardize``.
+    pretext_loss_curve_ : list of float
+        Mean cross-entropy per rotated image per epoch.
+    n_epochs_run_ : int
+        Pretext epochs run.
+    fit_samples_ : int
+        Rotated samples processed, unlabelled included (the harness's ``train_throughput`` is
+        network samples/s, comparable with ``cnn``'s).
+    training_log_ : list of Phase
+        The "pretext" phase (:class:`~learnbench.learners.trainer.Phase`).
+
+    See Also
+    --------
+    learnbench.learners.make_learner : ``make_learner("rotation_probe")`` builds this class.
+    PlainCNNClassifier : The same CNN trained from scratch with labels
+        (``make_learner("cnn")``).
+    AutoencoderClassifier : Autoencoder codes with a classical head.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from learnbench.learners import make_learner
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((40, 64), dtype=np.float32); y = np.arange(40) % 2
+    >>> clf = make_learner("rotation_probe", widths=(4,), pretext_epochs=1, device="cpu",
+    ...                    input_shape=(1, 8, 8), random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    >>> clf.transform(X[:3]).shape
+    (3, 4)
+    >>> 0.0 <= clf.pretext_accuracy(X[:5]) <= 1.0
+    True
     """
 
     _parameter_constraints = {

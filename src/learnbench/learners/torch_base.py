@@ -35,7 +35,6 @@ from learnbench.learners.constraints import DeclaredParams
 from learnbench.validation import validate_params
 
 
-
 def resolve_device(device: str) -> torch.device:
     """``"cpu"``, ``"cuda"`` (or ``"cuda:N"``) or ``"auto"`` (cuda when available)."""
     if device == "auto":
@@ -263,42 +262,120 @@ class TorchLearner(DeclaredParams):
 class TorchClassifier(TorchLearner, ClassifierMixin, BaseEstimator):
     """Mini-batch training of a torch module with softmax cross-entropy, by the :class:`Trainer`.
 
+    The base class of learnbench's torch classifiers: a subclass implements only
+    :meth:`_build_module`, which returns a fresh ``nn.Module`` mapping a tensor of shape
+    ``(batch, *input_shape)`` to logits; parameter checks, seeding, the validation split,
+    budgets, early stopping, mixed precision, ``torch.compile``, batched inference, parameter
+    counts, FLOPs and CUDA-safe pickling are shared. The whole training set goes to the device
+    once and each mini-batch is an index slice of a per-epoch ``randperm`` drawn from a seeded
+    CPU generator: a ``DataLoader`` with per-sample collation would make the measured training
+    throughput depend on host-side overhead, and the same seed gives the same batch order on
+    any device.
+
     Parameters
     ----------
-    max_epochs : epoch budget: at most this many passes over the training rows.
-    batch_size : training mini-batch size (the last batch of an epoch may be smaller).
-    lr : learning rate (the peak rate under a schedule).
-    optimizer : ``"adam"``, ``"adamw"`` or ``"sgd"`` (SGD uses ``momentum``).
-    weight_decay : L2 penalty passed to the optimizer.
-    momentum : SGD momentum; ignored by Adam.
-    device : ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``) or ``"auto"`` (cuda when available).
-    random_state : int, ``RandomState`` or None; seeds weight init, the validation split and
-        shuffling.
-    input_shape : shape of one sample, e.g. ``(C, H, W)``; the flat rows of ``X`` are
-        reshaped to it. None: the subclass decides (flat vector by default).
-    predict_batch_size : inference (and validation) batch size.
-    verbose : print the losses after each epoch.
-    cudnn_benchmark : let cuDNN autotune convolution algorithms (CUDA only; seeded CUDA fits
-        still restrict it to deterministic algorithms).
-    amp : None (float32) or ``"bf16"``: forward passes and the loss under
+    max_epochs : int, default=3
+        Epoch budget: at most this many passes over the training rows (an int >= 1).
+    batch_size : int, default=128
+        Training mini-batch size (>= 1); the last batch of an epoch may be smaller.
+    lr : float, default=1e-3
+        Learning rate (> 0); the peak rate under a schedule.
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        The optimizer; SGD uses ``momentum``.
+    weight_decay : float, default=0.0
+        L2 penalty passed to the optimizer (>= 0).
+    momentum : float, default=0.9
+        SGD momentum, in [0, 1]; ignored by Adam and AdamW.
+    device : {"cpu", "cuda", "auto"} or str, default="auto"
+        ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``) or ``"auto"`` (cuda when available). A CUDA
+        device where ``torch.cuda.is_available()`` is False is an error at ``fit``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, the validation split and shuffling. When it is not None,
+        CUDA fits also restrict cuDNN to deterministic algorithms.
+    input_shape : tuple of int, default=None
+        Shape of one sample, e.g. ``(C, H, W)`` (positive ints); the flat rows of ``X`` are
+        reshaped to it, so its product must equal ``n_features``. None: the subclass decides (a
+        flat vector by default).
+    predict_batch_size : int, default=1024
+        Inference (and validation) batch size (>= 1).
+    verbose : bool or int, default=False
+        Print the losses after each epoch.
+    cudnn_benchmark : bool, default=False
+        Let cuDNN autotune convolution algorithms (CUDA only; seeded CUDA fits still restrict
+        it to deterministic algorithms).
+    amp : {"bf16"} or None, default=None
+        None: float32. ``"bf16"``: forward passes and the loss under
         ``torch.autocast(device_type, dtype=torch.bfloat16)``, in training and inference.
-    compile : run the module through ``torch.compile`` for training and inference; the
-        fitted ``module_`` and its pickle stay the plain (uncompiled) module.
-    max_seconds : time budget of the fit in training seconds (None: none); checked after each
-        epoch, after a device synchronisation.
-    patience : early stopping: stop after this many epochs without a lower validation loss,
-        and restore the best epoch's weights (None: train for the whole budget).
-    lr_schedule : None, ``"cosine"``, ``"onecycle"`` or ``"linear"`` (warm-up then decay),
-        stepped per batch over ``max_epochs``.
-    validation_fraction : share of the training rows held out (seeded, stratified) to draw
-        the validation curve and to early-stop; 0: none. The test rows are never used.
-    augment : None, ``"flip"``, ``"shift"`` or ``"flip+shift"``: per-image random horizontal
-        flips and/or shifts (up to 10 % of the size) of each training batch (images only).
+    compile : bool, default=False
+        Run the module through ``torch.compile`` for training and inference; the fitted
+        ``module_`` and its pickle stay the plain (uncompiled) module.
+    max_seconds : float, default=None
+        Time budget of the fit in training seconds (> 0), checked after each epoch, after a
+        device synchronisation. None: no time budget.
+    patience : int, default=None
+        Early stopping: stop after this many epochs (>= 1) without a lower validation loss (the
+        training loss when ``validation_fraction`` is 0), and restore the best epoch's weights.
+        None: train for the whole budget.
+    lr_schedule : {"cosine", "onecycle", "linear"} or None, default=None
+        Learning-rate schedule, stepped per batch over ``max_epochs``: cosine annealing,
+        one-cycle (30 % warm-up) or linear decay (as transformers'
+        ``get_linear_schedule_with_warmup``, with no warm-up here). None: a constant rate.
+    validation_fraction : float, default=0.1
+        Share of the training rows, in [0, 1), held out (seeded, stratified) to draw the
+        validation curve and to early-stop; 0: none. The test rows are never used.
+    augment : {"flip", "shift", "flip+shift"} or None, default=None
+        Per-image random horizontal flips and/or shifts (up to 10 % of the size) of each
+        training batch; images ``(C, H, W)`` only (``fit`` raises otherwise). None: none.
 
-    Fitted attributes: ``classes_``, ``n_features_in_``, ``input_shape_``, ``device_``,
-    ``module_``, ``n_epochs_run_``, ``loss_curve_`` (mean training loss per epoch),
-    ``fit_samples_`` (samples processed by all epochs) and ``training_log_`` (the Trainer's
-    :class:`~learnbench.learners.trainer.Phase`, with its curves and stop reason).
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen in ``fit``, sorted; ``predict_proba``'s columns follow them.
+    n_features_in_ : int
+        Number of features of the rows seen in ``fit``.
+    input_shape_ : tuple of int
+        The shape each row was reshaped to.
+    device_ : torch.device
+        The device the module was trained on (``device`` resolved).
+    module_ : torch.nn.Module
+        The trained module (plain, uncompiled).
+    n_epochs_run_ : int
+        Epochs run (fewer than ``max_epochs`` when ``patience`` or ``max_seconds`` stopped the
+        fit).
+    loss_curve_ : list of float
+        Mean training loss per epoch.
+    fit_samples_ : int
+        Samples processed by all epochs.
+    training_log_ : list of Phase
+        The Trainer's :class:`~learnbench.learners.trainer.Phase` (one, ``"train"``): its
+        budget, stop reason and per-epoch curves (``training_record()`` reports them).
+
+    See Also
+    --------
+    ImageTorchClassifier : The base of the image classifiers (``input_shape`` ``(C, H, W)``).
+    LeNet5Classifier : LeNet-5 on this base (``make_learner("lenet5")``).
+    PlainCNNClassifier : A VGG-style CNN on this base (``make_learner("cnn")``).
+    learnbench.learners.trainer.Trainer : The training loop every torch learner shares.
+
+    Examples
+    --------
+    A subclass only builds the module:
+
+    >>> import numpy as np
+    >>> from torch import nn
+    >>> from learnbench.learners import TorchClassifier
+    >>> class LinearSoftmax(TorchClassifier):
+    ...     def _build_module(self, input_shape, n_classes):
+    ...         return nn.Linear(input_shape[0], n_classes)
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((40, 16), dtype=np.float32); y = np.arange(40) % 2
+    >>> clf = LinearSoftmax(max_epochs=2, device="cpu", random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    >>> clf.predict_proba(X[:3]).shape
+    (3, 2)
+    >>> clf.classes_, clf.input_shape_, clf.n_epochs_run_
+    (array([0, 1]), (16,), 2)
     """
 
     def __init__(

@@ -163,29 +163,92 @@ def _stack(block: Any, prev: np.ndarray | None) -> Any:
 class CascadeForestClassifier(DeclaredParams, ClassifierMixin, BaseEstimator):
     """gcForest's cascade forest alone, without multi-grained scanning (Sections 3.1, 4.1).
 
-    The paper's configuration for data without spatial or sequential structure (IMDB, UCI
+    Zhou & Feng, Deep Forest, IJCAI 2017; extended version arXiv:1702.08835. The paper's
+    configuration for data without spatial or sequential structure (IMDB, UCI
     LETTER/ADULT/YEAST: "cascade only", Tables 6-7) and its "CascadeForest" row of Table 9.
+
+    Each level is ``n_forests`` forests, half completely-random tree forests and half random
+    forests; a level's class vectors for its own training data come from k-fold cross-validation
+    and are appended to the next level's input (Figure 2). The depth is chosen by growing on 80
+    % of the training data and estimating accuracy on the other 20 %: growth stops at the first
+    level that does not improve the estimate, then the cascade is retrained on all training data
+    with that depth. The prediction averages the class vectors of the last level's forests
+    (Section 3.3). ``X`` may be dense or sparse (CSR, e.g. TF-IDF); class vectors are appended
+    to it.
 
     Parameters
     ----------
-    n_forests : forests per level, half completely-random tree forests, half random forests
+    n_forests : int, default=8
+        Forests per level (>= 1), half completely-random tree forests, half random forests
         (Section 4.1: 8 = 4 + 4).
-    n_estimators : trees per forest (500).
-    max_depth, min_samples_leaf : tree growth; None and 1 = "till pure leaf" (Table 1).
-    n_folds : cross-validation folds for class vectors (3).
-    validation_fraction : share of the training data held out to estimate each level (0.2);
-        0 = no estimate, a fixed depth of ``max_levels``.
-    max_levels : most levels grown (the paper sets none; 20 as DF21's ``max_layers``).
-    tolerance : a level must raise the estimated accuracy by more than this to be kept.
-    device : ``"cpu"`` (scikit-learn forests) or ``"cuda"`` (XGBoost random-forest mode).
-    n_jobs, random_state, verbose : as in scikit-learn.
+    n_estimators : int, default=500
+        Trees per forest (>= 1).
+    max_depth : int, default=None
+        Tree depth limit (>= 1); None: "till pure leaf" (Table 1).
+    min_samples_leaf : int, default=1
+        Smallest leaf (>= 1; 1: pure leaves, Table 1).
+    n_folds : int, default=3
+        k (>= 2) of the k-fold cross-validation giving each level's class vectors for its own
+        training data (Section 4.1: 3).
+    validation_fraction : float, default=0.2
+        Share of the training data, in [0, 1), held out to estimate each level's accuracy while
+        growing (Section 4.1: 0.2); 0: no estimate, a fixed depth of ``max_levels``.
+    max_levels : int, default=20
+        Most levels grown (>= 1; the paper sets no limit, 20 as DF21's ``max_layers``).
+    tolerance : float, default=0.0
+        A level must raise the estimated accuracy by more than this to be kept.
+    device : {"cpu", "cuda"} or str, default="cpu"
+        ``"cpu"`` (scikit-learn forests) or ``"cuda"`` / ``"cuda:N"`` (XGBoost's random-forest
+        mode, ``XGBRFClassifier``); CUDA that XGBoost cannot use is an error at ``fit``.
+    n_jobs : int, default=None
+        Parallel jobs of the scikit-learn forests (None: 1, -1: all cores).
+    random_state : int, RandomState instance or None, default=None
+        Seeds every forest, the fold splits and the growing/estimating split.
+    verbose : int or bool, default=0
+        Print the estimate of each level (and each scanning grain) while fitting (>= 0).
 
-    ``X`` may be dense or sparse (CSR, e.g. TF-IDF); class vectors are appended to it.
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen in ``fit``, sorted.
+    n_features_in_ : int
+        Number of features of the rows seen in ``fit``.
+    cascade_ : CascadeCore
+        The fitted cascade (its ``levels`` of forests).
+    n_levels_ : int
+        Levels kept.
+    level_scores_ : list of float
+        Estimated accuracy of each level grown, the rejected last one included.
+    timings_ : dict
+        Seconds per level while growing (``grow``) and retraining (``refit``), and ``total``.
+    peak_memory_mb_ : dict
+        Peak RSS of the process in MiB while each level was fitted (``forests.StagePeak``).
 
-    Fitted attributes: ``classes_``, ``n_features_in_``, ``n_levels_``, ``level_scores_``
-    (estimated accuracy of each level grown, the rejected last one included), ``timings_``
-    (seconds per level while growing and while retraining), ``peak_memory_mb_`` (peak RSS of
-    the process while each level was fitted, see ``forests.StagePeak``), ``cascade_``.
+    See Also
+    --------
+    learnbench.learners.make_learner : ``make_learner("gcforest_cascade")`` builds this class.
+    GCForestClassifier : Multi-grained scanning feeding this cascade
+        (``make_learner("gcforest")``).
+    DeepForestClassifier : DF21, the authors' later cascade-forest implementation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from learnbench.learners import make_learner
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((40, 64), dtype=np.float32); y = np.arange(40) % 2
+    >>> clf = make_learner("gcforest_cascade", n_forests=2, n_estimators=5, max_levels=2,
+    ...                    random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:3]).shape
+    (3, 2)
+    >>> 1 <= clf.n_levels_ <= 2, len(clf.cascade_.levels) == clf.n_levels_
+    (True, True)
+
+    Sparse input (CSR) works too:
+
+    >>> import scipy.sparse as sp
+    >>> clf.fit(sp.csr_matrix(X), y).predict(sp.csr_matrix(X[:3])).shape
+    (3,)
     """
 
     _parameter_constraints = FOREST_CONSTRAINTS

@@ -30,37 +30,107 @@ _MAX_SEED = 2**31 - 1
 class GCForestClassifier(DeclaredParams, ClassifierMixin, BaseEstimator):
     """gcForest: multi-grained scanning (Section 3.2) feeding a cascade forest (Section 3.1).
 
-    With ``input_shape`` the rows of ``X`` are scanned (:class:`MultiGrainedScanner`) and cascade
-    level ``i`` takes the class vectors of grain ``i mod n_grains`` plus the previous level's
-    class vectors (Figure 5). ``input_shape=None``: no scanning, the cascade on raw features
-    (the paper's IMDB and UCI experiments, Tables 6-7).
+    Zhou & Feng, Deep Forest: Towards an alternative to deep neural networks, IJCAI 2017;
+    section, figure and table numbers refer to the extended version, arXiv:1702.08835.
 
-    Parameters (paper defaults; Table 1, Section 4.1)
+    With ``input_shape`` the rows of ``X`` are scanned (:class:`MultiGrainedScanner`: per window
+    size, a completely-random tree forest and a random forest give class vectors of every
+    window), and cascade level ``i`` takes the class vectors of grain ``i mod n_grains`` plus
+    the previous level's class vectors (Figure 5). ``input_shape=None``: no scanning, the
+    cascade on raw features (the paper's IMDB and UCI experiments, Tables 6-7). The cascade's
+    depth is chosen on a held-out split (see :class:`CascadeForestClassifier`). Defaults are the
+    paper's (Table 1, Section 4.1).
+
+    Parameters
     ----------
-    input_shape : ``(C, H, W)``, ``(C, L)`` or ``(L,)``; None = cascade only (X may then be
-        sparse CSR, e.g. the IMDB TF-IDF).
-    window_sizes : None = ``floor(d/16), floor(d/8), floor(d/4)`` (see
-        ``scanning.default_window_sizes``: MNIST 7, 10, 14); the authors' released MNIST
-        configuration is ``(7, 10, 13)`` with ``stride=2, pool=2, scan_min_samples_leaf=10``.
-    stride : window step (1).
-    pool : average pooling of class-vector maps, p x p (None: none).
-    scan_estimators : trees per scanning forest (500; 2 forests per grain).
-    scan_min_samples_leaf : scanning tree leaves (1 = pure; depth capped at 100 per Table 1).
-    max_train_windows : subsample of window instances for the scanning forests (None: all).
-    batch_size : images per scanning prediction batch.
-    cascade_estimators : trees per cascade forest (500).
-    n_forests : forests per cascade level, half completely random, half random (8).
-    n_folds : cross-validation folds for class vectors, scanning and cascade (3).
-    validation_fraction : estimating share of the training data (0.2).
-    max_levels : most cascade levels (20; the paper sets no limit).
-    tolerance : a level must raise the estimate by more than this.
-    device : ``"cpu"`` or ``"cuda"`` (XGBoost random-forest mode; an error without CUDA).
-    n_jobs, random_state, verbose : as in scikit-learn.
+    input_shape : tuple of int, default=None
+        ``(C, H, W)``, ``(C, L)`` or ``(L,)`` of one sample; None: cascade only (``X`` may then
+        be sparse CSR, e.g. the IMDB TF-IDF).
+    window_sizes : int, tuple or list, default=None
+        Window sides (images) or lengths (sequences), or ``(h, w)`` pairs. None:
+        ``floor(d/16), floor(d/8), floor(d/4)`` (see ``scanning.default_window_sizes``: MNIST 7,
+        10, 14); the authors' released MNIST configuration is ``(7, 10, 13)`` with
+        ``stride=2, pool=2, scan_min_samples_leaf=10``.
+    stride : int, default=1
+        Window step (>= 1).
+    pool : int, default=None
+        Average pooling of the class-vector maps over p x p positions (>= 1); None: none.
+    scan_estimators : int, default=500
+        Trees per scanning forest (>= 1; 2 forests per grain).
+    scan_min_samples_leaf : int, default=1
+        Smallest leaf of the scanning trees (>= 1; 1 = pure leaves; depth capped at 100 per
+        Table 1).
+    max_train_windows : int, default=None
+        Train each scanning forest on at most this many window instances, sampled uniformly
+        (>= 1); None: all.
+    batch_size : int, default=256
+        Images per scanning prediction batch (>= 1).
+    cascade_estimators : int, default=500
+        Trees per cascade forest (>= 1).
+    n_forests : int, default=8
+        Forests per cascade level (>= 1), half completely-random, half random (Section 4.1: 8 =
+        4 + 4).
+    n_folds : int, default=3
+        k (>= 2) of the cross-validation giving class vectors, in scanning and in the cascade
+        (Section 4.1: 3).
+    validation_fraction : float, default=0.2
+        Share of the training data, in [0, 1), held out to estimate each level's accuracy while
+        growing (Section 4.1: 0.2); 0: no estimate, a fixed depth of ``max_levels``.
+    max_levels : int, default=20
+        Most levels grown (>= 1; the paper sets no limit, 20 as DF21's ``max_layers``).
+    tolerance : float, default=0.0
+        A level must raise the estimated accuracy by more than this to be kept.
+    device : {"cpu", "cuda"} or str, default="cpu"
+        ``"cpu"`` (scikit-learn forests) or ``"cuda"`` / ``"cuda:N"`` (XGBoost's random-forest
+        mode, ``XGBRFClassifier``); CUDA that XGBoost cannot use is an error at ``fit``.
+    n_jobs : int, default=None
+        Parallel jobs of the scikit-learn forests (None: 1, -1: all cores).
+    random_state : int, RandomState instance or None, default=None
+        Seeds every forest, the fold splits and the growing/estimating split.
+    verbose : int or bool, default=0
+        Print the estimate of each level (and each scanning grain) while fitting (>= 0).
 
-    Fitted attributes: ``classes_``, ``n_features_in_``, ``scanner_`` (None without scanning),
-    ``cascade_``, ``n_levels_``, ``level_scores_`` (estimated accuracy per level grown),
-    ``timings_`` (``scan`` s, ``grow``/``refit`` s per level, ``total``), ``peak_memory_mb_``
-    (peak RSS in MiB of the process during ``scan`` and each level, ``forests.StagePeak``).
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen in ``fit``, sorted.
+    n_features_in_ : int
+        Number of features of the rows seen in ``fit``.
+    scanner_ : MultiGrainedScanner or None
+        The fitted scanner; None without scanning.
+    cascade_ : CascadeCore
+        The fitted cascade (its ``levels`` of forests).
+    n_levels_ : int
+        Cascade levels kept.
+    level_scores_ : list of float
+        Estimated accuracy of each level grown, the rejected last one included.
+    timings_ : dict
+        ``scan`` seconds, ``grow`` and ``refit`` seconds per level, ``total``.
+    peak_memory_mb_ : dict
+        Peak RSS of the process in MiB during ``scan`` and each level (``forests.StagePeak``).
+
+    See Also
+    --------
+    learnbench.learners.make_learner : ``make_learner("gcforest")`` builds this class.
+    CascadeForestClassifier : The cascade alone (``make_learner("gcforest_cascade")``).
+    MultiGrainedScanner : The scanning transformer, usable alone.
+    DeepForestClassifier : DF21, the authors' later implementation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from learnbench.learners import make_learner
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((40, 64), dtype=np.float32); y = np.arange(40) % 2
+    >>> clf = make_learner("gcforest", input_shape=(1, 8, 8), window_sizes=(4,),
+    ...                    scan_estimators=5, cascade_estimators=5, n_forests=2, max_levels=2,
+    ...                    random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    >>> clf.scanner_.windows_
+    [(4, 4)]
+    >>> 1 <= clf.n_levels_ <= 2
+    True
     """
 
     _parameter_constraints = FOREST_CONSTRAINTS

@@ -125,36 +125,102 @@ def avg_pool(maps: np.ndarray, pool: Window) -> np.ndarray:
 class MultiGrainedScanner(DeclaredParams, TransformerMixin, BaseEstimator):
     """Multi-grained scanning (Section 3.2, Figure 4) as a scikit-learn transformer.
 
-    Parameters
-    ----------
-    input_shape : ``(C, H, W)`` images (square windows) or ``(L,)`` / ``(C, L)`` sequences
-        (1-D windows); rows of ``X`` are flattened in this order. Required.
-    window_sizes : window sides (images) or lengths (sequences), or ``(h, w)`` pairs; None = the
-        rule of Section 4.1, see :func:`default_window_sizes`.
-    stride : step between windows (1 in the paper's text; 2 in the released MNIST configuration).
-    pool : None or p: average-pool each class-vector map over p x p positions (p for sequences)
-        before concatenation (released MNIST configuration: 2).
-    n_estimators : trees per forest (Table 1: 500).
-    max_depth : Table 1: "till pure leaf, or reach depth 100".
-    min_samples_leaf : 1 = pure leaves (the paper); the released MNIST configuration uses 10.
-    n_folds : k of the k-fold cross-validation giving training class vectors (Section 4.1: 3).
-    max_train_windows : train each forest on at most this many window instances sampled
-        uniformly from all windows of all training images (None: all); transform still
-        predicts every window.
-    batch_size : images whose windows are predicted at once.
-    device : ``"cpu"`` (scikit-learn) or ``"cuda"`` (XGBoost random-forest mode).
-    n_jobs, random_state, verbose : as in scikit-learn.
+    Zhou & Feng, Deep Forest, arXiv:1702.08835. Sliding windows cut every training image (or
+    sequence) into window instances that inherit the image's label; per window size ("grain") a
+    completely-random tree forest and a random forest are trained on them, and the class vectors
+    they give every window of an image, concatenated, are the image's transformed representation
+    (Figure 4: 400 raw features, 100-wide windows, 3 classes -> 301 windows x 2 forests x 3
+    classes = 1,806 features). Windows are strided views, images on the 1/255 grid are held as
+    exact uint8 codes, and class vectors are predicted in batches of ``batch_size`` images (see
+    the module docstring for the memory figures).
 
     ``fit_transform(X, y)`` returns *out-of-fold* class vectors: folds split images (not
     windows), so no window of an image is predicted by a forest trained on any window of that
-    image; ``fit(X, y).transform(X)`` instead uses the forests refitted on all training
-    windows (like ``sklearn.preprocessing.TargetEncoder``'s cross fitting).
+    image; ``fit(X, y).transform(X)`` instead uses the forests refitted on all training windows
+    (like ``sklearn.preprocessing.TargetEncoder``'s cross fitting).
 
-    Fitted attributes: ``classes_``, ``n_features_in_``, ``windows_`` ((h, w) per grain),
-    ``map_shapes_`` (class-vector map (nh, nw) per grain, after pooling), ``grain_slices_``
-    (the output columns of each grain), ``forests_`` (per grain: [completely-random, random]),
-    ``n_train_windows_`` (instances each grain's full forests saw), ``pixel_scale_`` (255 when
-    inputs are held as exact uint8 codes, else 1), ``grain_fit_seconds_``.
+    Parameters
+    ----------
+    input_shape : tuple of int, default=None
+        ``(C, H, W)`` images (square windows) or ``(L,)`` / ``(C, L)`` sequences (1-D windows);
+        rows of ``X`` are flattened in this order. Required: ``fit`` raises when it is None.
+    window_sizes : int, tuple or list, default=None
+        Window sides (images) or lengths (sequences), or ``(h, w)`` pairs; None: the rule of
+        Section 4.1, see :func:`default_window_sizes`.
+    stride : int, default=1
+        Step between windows (>= 1; 1 in the paper's text, 2 in the released MNIST
+        configuration).
+    pool : int, default=None
+        Average-pool each class-vector map over p x p positions (p for sequences) before
+        concatenation (>= 1; released MNIST configuration: 2); None: none.
+    n_estimators : int, default=500
+        Trees per forest (>= 1; Table 1: 500).
+    max_depth : int, default=100
+        Tree depth limit (>= 1; Table 1: "till pure leaf, or reach depth 100"); None: none.
+    min_samples_leaf : int, default=1
+        Smallest leaf (>= 1); 1 = pure leaves (the paper), the released MNIST configuration uses
+        10.
+    n_folds : int, default=3
+        k (>= 2) of the k-fold cross-validation giving training class vectors (Section 4.1: 3).
+    max_train_windows : int, default=None
+        Train each forest on at most this many window instances (>= 1), sampled uniformly from
+        all windows of all training images (Section 3.2 allows it); None: all. ``transform``
+        still predicts every window.
+    batch_size : int, default=256
+        Images whose windows are predicted at once (>= 1).
+    device : {"cpu", "cuda"} or str, default="cpu"
+        ``"cpu"`` (scikit-learn forests) or ``"cuda"`` / ``"cuda:N"`` (XGBoost's random-forest
+        mode, ``XGBRFClassifier``); CUDA that XGBoost cannot use is an error at ``fit``.
+    n_jobs : int, default=None
+        Parallel jobs of the scikit-learn forests (None: 1, -1: all cores).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the forests, the folds and the window sample.
+    verbose : int or bool, default=0
+        Print each grain's window count and seconds (>= 0).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen in ``fit``, sorted.
+    n_features_in_ : int
+        Number of features of the rows seen in ``fit``.
+    input_chw_ : tuple of int
+        ``input_shape`` as ``(C, H, W)`` (sequences: H = 1).
+    pixel_scale_ : float
+        255 when the inputs are held as exact uint8 codes, else 1.
+    windows_ : list of tuple
+        ``(h, w)`` of each grain's windows.
+    pool_ : tuple of int
+        The pooling cell ``(ph, pw)``.
+    map_shapes_ : list of tuple
+        Class-vector map ``(nh, nw)`` per grain, after pooling.
+    grain_slices_ : list of slice
+        The output columns of each grain.
+    forests_ : list of list
+        Per grain: the [completely-random, random] forests fitted on all training windows.
+    n_train_windows_ : list of int
+        Window instances each grain's forests saw.
+    grain_fit_seconds_ : list of float
+        Seconds to fit each grain.
+
+    See Also
+    --------
+    GCForestClassifier : Scanning feeding a cascade forest (``make_learner("gcforest")``).
+    default_window_sizes : The window-size rule of Section 4.1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from learnbench.learners.gcforest import MultiGrainedScanner
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((40, 64), dtype=np.float32); y = np.arange(40) % 2
+    >>> scanner = MultiGrainedScanner(input_shape=(1, 8, 8), window_sizes=(4,), n_estimators=5,
+    ...                               random_state=0)
+    >>> Z = scanner.fit_transform(X, y)
+    >>> scanner.windows_, scanner.map_shapes_, Z.shape
+    ([(4, 4)], [(5, 5)], (40, 100))
+    >>> scanner.transform(X[:3]).shape
+    (3, 100)
     """
 
     _parameter_constraints = FOREST_CONSTRAINTS
