@@ -52,10 +52,13 @@ def test_rejects_unknown_status_and_schema(tmp_path: Path) -> None:
         records.write_record(tmp_path, make_record(status="done"))
     (tmp_path / "x.json").write_text(json.dumps({"schema_version": 99}))
     with pytest.raises(records.RecordError, match="schema_version 99"):
-        records.load_runs(tmp_path)
+        records.load_runs(tmp_path, on_error=None)
     (tmp_path / "x.json").write_text("{not json")
     with pytest.raises(records.RecordError, match="x.json"):
-        records.load_runs(tmp_path)
+        records.load_runs(tmp_path, on_error=None)
+    seen: list[str] = []
+    assert records.load_runs(tmp_path, on_error=lambda e: seen.append(str(e))).empty
+    assert len(seen) == 1 and seen[0].startswith(f"unreadable result record {tmp_path / 'x.json'}")
 
 
 def test_recorded_cells_and_missing_dir(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from learnbench.errors import LearnbenchError, SuiteError
 
 if TYPE_CHECKING:
+    from learnbench.harness.executors import ExecutorSettings
     from learnbench.harness.suite import Suite
 
 
@@ -26,11 +27,17 @@ def _default_run_dir(suite_name: str) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from learnbench.harness import load_suite, run_suite
+    from learnbench.harness.executors import make_executor
 
+    settings = executor_settings(args)
     suite = select_cells(load_suite(args.suite), args.learner, args.dataset, args.device)
     run_dir = Path(args.out) if args.out else _default_run_dir(suite.name)
-    print(f"suite {suite.name} ({suite.path}): {len(suite.cells)} cells -> {run_dir}")
-    summary = run_suite(suite, run_dir, retry_failed=args.retry_failed)
+    print(f"suite {suite.name} ({suite.path}): {len(suite.cells)} cells -> {run_dir}"
+          + (f" (executor {settings.executor})" if settings.executor != "serial" else ""))
+    summary = run_suite(suite, run_dir, retry_failed=args.retry_failed,
+                        executor=make_executor(settings))
+    if settings.dry_run:
+        return 0
     print(f"done: {len(summary.ran)} ran, {len(summary.skipped)} already recorded, "
           f"{len(summary.failed)} failed ({run_dir})")
     if args.report:
@@ -41,6 +48,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     for cell_id in summary.failed:
         print(f"failed: {cell_id}", file=sys.stderr)
     return 0 if summary.ok else 1
+
+
+_EXECUTOR_OPTIONS = ("workers", "threads_per_worker", "scheduler", "scheduler_file", "partition",
+                     "account", "max_jobs", "cores", "gpus", "memory", "walltime", "setup",
+                     "retries", "allow_mixed_versions", "dry_run")
+
+
+def executor_settings(args: argparse.Namespace) -> ExecutorSettings:
+    """``--executor`` and its options over ``--executor-config FILE`` (options given win)."""
+    from learnbench.harness.executors import ExecutorSettings
+
+    given = {k: getattr(args, k) for k in _EXECUTOR_OPTIONS if getattr(args, k) not in (None, False)}
+    if args.executor is not None:
+        given["executor"] = args.executor
+    if args.executor_config:
+        return ExecutorSettings.from_file(args.executor_config, **given)
+    return ExecutorSettings(**given)
 
 
 def select_cells(suite: Suite, learners: list[str] | None, datasets: list[str] | None,
@@ -179,6 +203,33 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run only this dataset (name or label; repeatable)")
     run.add_argument("--device", help="run every cell on this device (cpu, cuda, cuda:N) "
                      "instead of the suite's")
+    ex = run.add_argument_group(
+        "executors", "where cells run (never part of a cell's id: resume works across them); "
+        "see README 'Running on a cluster'")
+    ex.add_argument("--executor", choices=["serial", "local", "dask", "slurm", "pbs"],
+                    help="serial (default: one cell at a time here), local (a Dask LocalCluster), "
+                    "dask (running workers), slurm or pbs (dask-jobqueue batch jobs)")
+    ex.add_argument("--executor-config", metavar="FILE.toml",
+                    help="executor settings in a TOML file (same names as these options)")
+    ex.add_argument("--workers", type=int, help="local: worker processes (default: CPU count)")
+    ex.add_argument("--threads-per-worker", type=int, help="local: CPU slots per worker (default 1)")
+    ex.add_argument("--scheduler", metavar="ADDRESS", help="dask: scheduler address, tcp://head:8786")
+    ex.add_argument("--scheduler-file", metavar="FILE", help="dask: scheduler file")
+    ex.add_argument("--partition", help="slurm: partition (pbs: queue)")
+    ex.add_argument("--account", help="slurm/pbs: account to charge")
+    ex.add_argument("--max-jobs", type=int, help="slurm/pbs: batch jobs at most (default 10)")
+    ex.add_argument("--cores", type=int, help="slurm/pbs: cores (CPU slots) per job (default 1)")
+    ex.add_argument("--gpus", type=int, help="slurm/pbs: GPUs per job (default 0)")
+    ex.add_argument("--memory", help="slurm/pbs: memory per job (default 8GB)")
+    ex.add_argument("--walltime", help="slurm/pbs: HH:MM:SS (default: from the longest timeout)")
+    ex.add_argument("--setup", action="append", metavar="SHELL",
+                    help="slurm/pbs: a line run before the worker starts (repeatable)")
+    ex.add_argument("--retries", type=int,
+                    help="times a cell is re-run after its worker died (default 1)")
+    ex.add_argument("--allow-mixed-versions", action="store_true",
+                    help="run on workers whose commit or library versions differ")
+    ex.add_argument("--dry-run", action="store_true",
+                    help="slurm/pbs: print the job script; others: say what would run")
     run.set_defaults(func=cmd_run)
 
     rep = sub.add_parser("report", help="build reports from stored result records",

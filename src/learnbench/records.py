@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -136,10 +137,25 @@ def read_record(path: str | os.PathLike[str]) -> dict[str, Any]:
     return record
 
 
-def iter_records(run_dir: str | os.PathLike[str]) -> Iterable[dict[str, Any]]:
-    """Every record in a run directory, in file-name order (temp files are skipped)."""
+def iter_records(run_dir: str | os.PathLike[str],
+                 on_error: Callable[[RecordError], None] | None = None) -> Iterable[dict[str, Any]]:
+    """Every record in a run directory, in file-name order (temp files are skipped).
+
+    An unreadable record raises :class:`RecordError`, or, given ``on_error``, is passed to it
+    and skipped.
+    """
     for path in sorted(Path(run_dir).glob("*.json")):
-        yield read_record(path)
+        try:
+            yield read_record(path)
+        except RecordError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+
+
+def warn_and_skip(exc: RecordError) -> None:
+    """``on_error`` for readers that go on: one line on stderr naming the record."""
+    print(f"learnbench: warning: {exc}; skipped", file=sys.stderr, flush=True)
 
 
 def recorded_cells(run_dir: str | os.PathLike[str]) -> dict[str, str]:
@@ -177,6 +193,11 @@ def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
         "role_reason": config.get("role_reason") or None,
         "started_at": record.get("started_at"),
         "wall_seconds": record.get("wall_seconds"),
+        # where the cell ran and beside how many other cells on its host (records from
+        # before executors existed ran serially: None)
+        "executor": (record.get("execution") or {}).get("executor"),
+        "worker": (record.get("execution") or {}).get("worker"),
+        "other_cells_max": (record.get("execution") or {}).get("other_cells_max"),
     }
     for col in METRIC_COLUMNS:
         row[col] = metrics.get(col)
@@ -232,14 +253,19 @@ def _training_figures(training: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def load_runs(*run_dirs: str | os.PathLike[str]) -> pd.DataFrame:
-    """All records of the given run directories as one DataFrame (one row per cell)."""
+def load_runs(*run_dirs: str | os.PathLike[str],
+              on_error: Callable[[RecordError], None] | None = warn_and_skip) -> pd.DataFrame:
+    """All records of the given run directories as one DataFrame (one row per cell).
+
+    An unreadable record is named on stderr and left out (``on_error=None``: raise instead).
+    """
     rows = []
     for run_dir in run_dirs:
         if not Path(run_dir).is_dir():
             raise RecordError(f"no such run directory: {run_dir}")
         # run_dir: where the record's relative paths (traces/...) resolve
-        rows.extend({**flatten_record(r), "run_dir": os.fspath(run_dir)} for r in iter_records(run_dir))
+        rows.extend({**flatten_record(r), "run_dir": os.fspath(run_dir)}
+                    for r in iter_records(run_dir, on_error))
     columns = [*flatten_record({}).keys(), "run_dir"]
     columns += sorted({key for row in rows for key in row if key not in columns})
     frame = pd.DataFrame(rows, columns=columns)

@@ -26,7 +26,9 @@ _SUITE_KEYS = {"name", "description", "seeds", "device", "timeout", "threads", "
 _DATASET_KEYS = {"name", "label", "subsample_train", "subsample_test", "subsample_unlabelled", "params",
                  "learners"}
 _LEARNER_KEYS = {"name", "label", "params", "datasets", "seeds", "device", "timeout", "profile",
-                 "latency", "role", "role_reason"}
+                 "latency", "role", "role_reason", "resources"}
+#: A learner entry's ``resources``: what a cell needs of a Dask worker (never in its config).
+_RESOURCE_KEYS = {"gpus", "memory_gb"}
 #: A learner entry's ``role``: "result" (default; its accuracy is a result) or "check" (a
 #: pipeline or cost check whose accuracy is not a result; needs a ``role_reason``).
 ROLES = ("result", "check")
@@ -54,6 +56,9 @@ class Cell:
     profile: dict[str, Any] = field(default_factory=dict)  # empty: profiling off
     role: str = "result"  # or "check": a pipeline/cost check, its accuracy not a result
     role_reason: str = ""  # why a "check" cell is not a result (reports print it)
+    # what the cell needs of a worker ({"gpus": 1, "memory_gb": 32}); where it runs, not what
+    # it computes, so not part of its config, hash or id
+    resources: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -207,6 +212,7 @@ def _expand(path: Path, data: dict[str, Any]) -> Suite:
         l_profile = (_profile(where, f"{key}.profile", ln["profile"], profile)
                      if "profile" in ln else profile if learner_family(name) == "deep" else {})
         role, role_reason = _role(where, key, ln)
+        resources = _resources(where, f"{key}.resources", ln.get("resources", {}))
         l_latency = dict(latency)
         if "latency" in ln:
             l_latency.update(_check_type(where, f"{key}.latency", ln["latency"], dict))
@@ -222,7 +228,7 @@ def _expand(path: Path, data: dict[str, Any]) -> Suite:
                                   dataset_label=ds_label,
                                   threads=threads, latency=l_latency, timeout=l_timeout,
                                   profile=dict(l_profile), role=role,
-                                  role_reason=role_reason))
+                                  role_reason=role_reason, resources=dict(resources)))
     known = {x for ln in learners for x in (ln.get("name"), ln.get("label", ln.get("name")))}
     for i, (_, _, _, users) in enumerate(ds_entries):
         unknown = [u for u in users if u not in known]
@@ -292,6 +298,16 @@ def _role(where: str, key: str, entry: dict[str, Any]) -> tuple[str, str]:
     if not reason:
         raise SuiteError(f"{where}: key '{key}.role_reason' must not be empty")
     return role, reason
+
+
+def _resources(where: str, key: str, value: Any) -> dict[str, float]:
+    """A learner's ``resources`` table: ``gpus`` and ``memory_gb``, non-negative numbers."""
+    _check_type(where, key, value, dict)
+    _only_keys(where, key, value, _RESOURCE_KEYS)
+    for sub, amount in value.items():
+        if not isinstance(amount, int | float) or isinstance(amount, bool) or amount < 0:
+            raise SuiteError(f"{where}: key '{key}.{sub}' must be a number >= 0, got {amount!r}")
+    return dict(value)
 
 
 def _seeds(where: str, key: str, value: Any) -> list[int]:

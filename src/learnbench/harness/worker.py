@@ -281,6 +281,9 @@ def error_line(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from learnbench.harness.processes import die_with_parent
+
+    die_with_parent()  # no orphan: this process dies with the runner or Dask worker
     config_path, out_path = (argv or sys.argv[1:])[:2]
     config = json.loads(Path(config_path).read_text())
     try:
