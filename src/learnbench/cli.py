@@ -30,7 +30,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from learnbench.harness.executors import make_executor
 
     settings = executor_settings(args)
-    suite = select_cells(load_suite(args.suite), args.learner, args.dataset, args.device)
+    suite = select_cells(load_suite(args.suite, all_seeds=args.all_seeds), args.learner,
+                         args.dataset, args.device)
     run_dir = Path(args.out) if args.out else _default_run_dir(suite.name)
     print(f"suite {suite.name} ({suite.path}): {len(suite.cells)} cells -> {run_dir}"
           + (f" (executor {settings.executor})" if settings.executor != "serial" else ""))
@@ -167,6 +168,34 @@ def cmd_datasets_verify(args: argparse.Namespace) -> int:
     return 0 if bad == 0 else 1
 
 
+def cmd_datasets_fetch(args: argparse.Namespace) -> int:
+    """Load every dataset (with each parameter set) a suite uses: artifacts are fetched and
+    verified, and the parsed arrays cached, so a node is ready before its cells run."""
+    from learnbench.datasets import dataset_names, load_dataset
+    from learnbench.harness.worker import SUBSAMPLE_KEYS
+
+    wanted: dict[tuple[str, str], dict] = {(n, "{}"): {} for n in args.names}
+    if args.suite:
+        from learnbench.harness import load_suite
+
+        for cell in load_suite(args.suite).cells:
+            params = {k: v for k, v in cell.dataset_params.items() if k not in SUBSAMPLE_KEYS}
+            wanted[(cell.dataset, json.dumps(params, sort_keys=True))] = params
+    if not wanted:
+        wanted = {(n, "{}"): {} for n in dataset_names()}
+    bad = 0
+    for (name, key), params in sorted(wanted.items()):
+        try:
+            data = load_dataset(name, **params)
+        except LearnbenchError as exc:
+            bad += 1
+            print(f"{'error':<8} {name:<14} {key:<40} {exc}")
+            continue
+        print(f"{'ok':<8} {name:<14} {key:<40} {len(data.y_train)} train / {len(data.y_test)} test")
+    print(f"{len(wanted) - bad}/{len(wanted)} datasets ready")
+    return 0 if bad == 0 else 1
+
+
 def cmd_datasets_info(args: argparse.Namespace) -> int:
     from learnbench.datasets import get_dataset_spec
 
@@ -203,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run only this dataset (name or label; repeatable)")
     run.add_argument("--device", help="run every cell on this device (cpu, cuda, cuda:N) "
                      "instead of the suite's")
+    run.add_argument("--all-seeds", action="store_true",
+                     help="run every seed even where they cannot differ (a deterministic "
+                     "learner on a fixed split runs one seed otherwise)")
     ex = run.add_argument_group(
         "executors", "where cells run (never part of a cell's id: resume works across them); "
         "see README 'Running on a cluster'")
@@ -294,6 +326,14 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("names", nargs="*", metavar="DATASET", help="only these datasets")
     ver.add_argument("--suite", help="only the datasets this suite uses (name or .toml path)")
     ver.set_defaults(func=cmd_datasets_verify)
+    fet = ds_sub.add_parser("fetch", help="prepare this machine's cache for a suite",
+                            description="Load every dataset (with each parameter set) that the "
+                            "given suite or names use: artifacts come from the cache, a mirror "
+                            "or their URL and are verified, and the parsed arrays are cached. "
+                            "Run it on each node before a cluster run. Exits 1 if any failed.")
+    fet.add_argument("names", nargs="*", metavar="DATASET", help="these datasets (defaults)")
+    fet.add_argument("--suite", help="the datasets this suite uses (name or .toml path)")
+    fet.set_defaults(func=cmd_datasets_fetch)
     info = ds_sub.add_parser("info", help="show a dataset's card")
     info.add_argument("name", metavar="DATASET")
     info.add_argument("--json", action="store_true", help="print the card as JSON")

@@ -1,8 +1,10 @@
-"""Where learnbench looks for data: the cache and the mirror directories (environment variables)."""
+"""Where learnbench looks for things: the cache and mirror directories (environment variables),
+and the directories shipped inside the package (tiers, baselines)."""
 
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 import platformdirs
@@ -29,3 +31,9 @@ def mirror_dirs() -> list[Path]:
 def offline() -> bool:
     """True when ``$LEARNBENCH_OFFLINE`` is set to a true value: never try canonical URLs."""
     return os.environ.get(OFFLINE_ENV, "").lower() in {"1", "true", "yes", "on"}
+
+
+def packaged(name: str) -> Path:
+    """A directory shipped inside the package (``suites``, ``baselines``), read with
+    ``importlib.resources``: what an installed learnbench has wherever it runs."""
+    return Path(str(resources.files("learnbench") / name))

@@ -198,6 +198,8 @@ def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
         "executor": (record.get("execution") or {}).get("executor"),
         "worker": (record.get("execution") or {}).get("worker"),
         "other_cells_max": (record.get("execution") or {}).get("other_cells_max"),
+        # why the suite ran one seed only (a deterministic learner on a fixed split), or None
+        "seed_invariant": record.get("seed_invariant"),
     }
     for col in METRIC_COLUMNS:
         row[col] = metrics.get(col)

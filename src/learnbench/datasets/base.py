@@ -140,6 +140,9 @@ class DatasetSpec:
     one subclass decorated by :func:`register`.
     """
 
+    #: True when the train/test split is drawn with the seed (digits, ORL, YEAST); False for
+    #: a fixed, official split, where only learners and subsampling can make seeds differ.
+    seeded_split: ClassVar[bool] = False
     name: ClassVar[str]
     modality: ClassVar[Modality]
     description: ClassVar[str] = ""

@@ -14,6 +14,7 @@ class Digits(DatasetSpec):
     """1,797 8x8 handwritten digits (``sklearn.datasets.load_digits``), seeded stratified split."""
 
     name = "digits"
+    seeded_split = True
     modality = "image"
     description = (
         "1,797 8x8 images of handwritten digits 0-9 (pixel counts 0-16), the test part of "

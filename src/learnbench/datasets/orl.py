@@ -86,6 +86,7 @@ class ORL(DatasetSpec):
     """The ORL / AT&T face database with the gcForest paper's k-images-per-subject protocol."""
 
     name = "orl"
+    seeded_split = True
     modality = "image"
     description = (
         "ORL (AT&T) faces: 400 grey-level 92x112 images of 40 subjects, 10 each, taken at "

@@ -22,6 +22,7 @@ class Yeast(DatasetSpec):
     """YEAST with a seeded stratified 70/30 split (it has no official one)."""
 
     name = "yeast"
+    seeded_split = True
     modality = "tabular"
     description = (
         "UCI Yeast: 1,484 proteins, 8 numeric sequence-derived scores (already in [0, 1]), "

@@ -123,7 +123,8 @@ def death_message(code: int, log_path: Path) -> str:
 def make_record(cell: Cell, suite: str, run_id: str, result: dict[str, Any], started: str,
                 wall_seconds: float, execution: dict[str, Any]) -> dict[str, Any]:
     """The record of a finished cell, with this host's environment."""
-    return {
+    extra = {"seed_invariant": cell.seed_invariant} if cell.seed_invariant else {}
+    return {**extra,
         "run_id": run_id,
         "suite": suite,
         "cell_id": cell.cell_id,

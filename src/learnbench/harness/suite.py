@@ -17,6 +17,7 @@ from typing import Any
 
 import tomllib
 
+from learnbench.config import packaged
 from learnbench.errors import SuiteError, UnknownNameError
 
 SUITES_ENV = "LEARNBENCH_SUITES"
@@ -59,6 +60,9 @@ class Cell:
     # what the cell needs of a worker ({"gpus": 1, "memory_gb": 32}); where it runs, not what
     # it computes, so not part of its config, hash or id
     resources: dict[str, float] = field(default_factory=dict, compare=False)
+    # why the suite's other seeds were not run ("" when they were): neither the learner nor
+    # the dataset's protocol depends on the seed; recorded, but not part of the config
+    seed_invariant: str = field(default="", compare=False)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -107,10 +111,11 @@ class Suite:
 
 
 def suite_dirs() -> list[Path]:
-    """Where suite names are looked up: ``$LEARNBENCH_SUITES``, ./benchmarks/suites, the repo's."""
+    """Where suite names are looked up: ``$LEARNBENCH_SUITES``, ./benchmarks/suites, then the
+    tiers shipped in the package (so ``learnbench run smoke`` works from any directory)."""
     dirs = [Path(p) for p in os.environ.get(SUITES_ENV, "").split(os.pathsep) if p]
     dirs.append(Path.cwd() / "benchmarks" / "suites")
-    dirs.append(Path(__file__).resolve().parents[3] / "benchmarks" / "suites")
+    dirs.append(packaged("suites"))
     seen: list[Path] = []
     for d in dirs:
         if d.is_dir() and d.resolve() not in seen:
@@ -136,17 +141,43 @@ def resolve_suite(name_or_path: str | os.PathLike[str]) -> Path:
     raise UnknownNameError("suite", str(name_or_path), suite_names())
 
 
-def load_suite(name_or_path: str | os.PathLike[str]) -> Suite:
-    """Parse and validate a suite file and expand it into cells."""
+def load_suite(name_or_path: str | os.PathLike[str], all_seeds: bool = False) -> Suite:
+    """Parse and validate a suite file and expand it into cells.
+
+    A deterministic learner on a seed-free protocol gets one seed, the first (see
+    :func:`seed_invariance`), unless ``all_seeds``.
+    """
     path = resolve_suite(name_or_path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(f"{path}: not valid TOML: {exc}") from None
-    return _expand(path, data)
+    return _expand(path, data, all_seeds)
 
 
-def _expand(path: Path, data: dict[str, Any]) -> Suite:
+def seed_invariance(learner: str, params: dict[str, Any], dataset: str,
+                    dataset_params: dict[str, Any]) -> str:
+    """Why every seed gives the same result for this learner on this dataset, or "".
+
+    The learner's registry entry must declare it ``deterministic`` (checked by a test running
+    two seeds) with none of its ``seed_params`` set by the suite (e.g. ``svm_rbf`` with
+    ``probability``), and the dataset's protocol must be a fixed split (``seeded_split`` is
+    False) with no subsampling.
+    """
+    from learnbench.datasets import get_dataset_spec
+    from learnbench.learners import learner_entry
+
+    entry = learner_entry(learner)
+    if not entry.deterministic or set(params) & set(entry.seed_params):
+        return ""
+    if get_dataset_spec(dataset).seeded_split or any(k.startswith("subsample_")
+                                                    for k in dataset_params):
+        return ""
+    return (f"deterministic learner ({learner}) on a fixed split without subsampling "
+            f"({dataset}): every seed gives the same result")
+
+
+def _expand(path: Path, data: dict[str, Any], all_seeds: bool = False) -> Suite:
     from learnbench.datasets import dataset_names
     from learnbench.learners import learner_family, learner_names
 
@@ -222,13 +253,15 @@ def _expand(path: Path, data: dict[str, Any]) -> Suite:
                 continue
             if users and name not in users and label not in users:
                 continue
-            for seed in l_seeds:
+            invariant = "" if all_seeds else seed_invariance(name, params, ds_name, ds_params)
+            for seed in l_seeds[:1] if invariant else l_seeds:
                 cells.append(Cell(dataset=ds_name, learner=name, label=label, params=dict(params),
                                   seed=seed, device=l_device, dataset_params=dict(ds_params),
                                   dataset_label=ds_label,
                                   threads=threads, latency=l_latency, timeout=l_timeout,
                                   profile=dict(l_profile), role=role,
-                                  role_reason=role_reason, resources=dict(resources)))
+                                  role_reason=role_reason, resources=dict(resources),
+                                  seed_invariant=invariant))
     known = {x for ln in learners for x in (ln.get("name"), ln.get("label", ln.get("name")))}
     for i, (_, _, _, users) in enumerate(ds_entries):
         unknown = [u for u in users if u not in known]

@@ -28,6 +28,9 @@ def subsample(X: Any, y: np.ndarray, n: int | None, seed: int) -> tuple[Any, np.
     return X_sub, y_sub
 
 
+#: The suite's dataset keys that pick rows after loading (not parameters of the loader).
+SUBSAMPLE_KEYS = ("subsample_train", "subsample_test", "subsample_unlabelled")
+
 # Where a dataset keeps rows without labels (IMDB's 50,000 "unsup" reviews, include_unsup=True).
 UNLABELLED_META_KEYS = ("X_unlabelled", "unsup_text")
 
@@ -75,9 +78,7 @@ def run_cell(config: dict[str, Any]) -> dict[str, Any]:
     seed, device = int(config["seed"]), config["device"]
     load_before = _load_1m()
     ds_params = dict(config.get("dataset_params", {}))
-    n_train = ds_params.pop("subsample_train", None)
-    n_test = ds_params.pop("subsample_test", None)
-    n_unlabelled = ds_params.pop("subsample_unlabelled", None)
+    n_train, n_test, n_unlabelled = (ds_params.pop(k, None) for k in SUBSAMPLE_KEYS)
     data = load_dataset(config["dataset"], seed=seed, **ds_params)
     X_train, y_train = subsample(data.X_train, data.y_train, n_train, seed)
     X_test, y_test = subsample(data.X_test, data.y_test, n_test, seed)

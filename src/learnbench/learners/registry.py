@@ -41,7 +41,8 @@ class LearnerEntry:
     - ``show``: parameters whose live ``get_params()`` values the description prints;
     - ``modalities``: the inputs it takes (``"text"`` learners need raw strings);
     - ``tasks``: what it predicts (``"classification"`` for every built-in today);
-    - ``deterministic``: its fit gives the same model for every seed (checked by a test);
+    - ``deterministic``: with its defaults, its fit gives the same model for every seed
+      (checked by a test); ``seed_params``: parameters whose setting may bring the seed in;
     - ``benchmark``: in the generic asv benchmarks (``bench_learners``/``bench_torch``); False
       for learners with their own asv module (gcForest: ``bench_gcforest``) or too slow for it.
     """
@@ -56,6 +57,7 @@ class LearnerEntry:
     modalities: tuple[Modality, ...] = ("image", "tabular")
     tasks: tuple[str, ...] = ("classification",)
     deterministic: bool = False
+    seed_params: tuple[str, ...] = ()
     benchmark: bool = True
 
     def __post_init__(self) -> None:
@@ -111,7 +113,8 @@ BUILTIN_LEARNERS: tuple[LearnerEntry, ...] = (
         # lbfgs stops at the library's max_iter=100 well before convergence on MNIST-sized
         # pixel data; 1000 iterations converge on [0, 1] pixels at C=1.
         defaults={"solver": "lbfgs", "C": 1.0, "max_iter": 1000},
-        show=("C", "max_iter"), deterministic=True,
+        # lbfgs is deterministic; sag/saga draw from random_state
+        show=("C", "max_iter"), deterministic=True, seed_params=("solver",),
     ),
     LearnerEntry(
         "knn", "sklearn.neighbors:KNeighborsClassifier", "classical",
@@ -127,7 +130,8 @@ BUILTIN_LEARNERS: tuple[LearnerEntry, ...] = (
         # gamma="scale" (1 / (n_features * X.var())) adapts to the data; C=5 is the common
         # MNIST setting (scikit-learn's default C=1.0 under-fits pixel data).
         defaults={"kernel": "rbf", "C": 5.0, "gamma": "scale"},
-        show=("kernel", "C", "gamma"), deterministic=True,  # no probability=True: no seed
+        # without probability=True libsvm draws no random numbers
+        show=("kernel", "C", "gamma"), deterministic=True, seed_params=("probability",),
     ),
     LearnerEntry(
         "random_forest", "sklearn.ensemble:RandomForestClassifier", "classical",

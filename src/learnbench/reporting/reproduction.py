@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import tomllib
 
+from learnbench import config
 from learnbench.errors import LearnbenchError
 from learnbench.reporting.tables import (
     DASH,
@@ -79,9 +80,9 @@ class Reproduction:
 def baselines_dir() -> Path:
     """Where published tables are looked up, like suites (``harness.suite.suite_dirs``).
 
-    ``$LEARNBENCH_BASELINES`` if set; else ``./baselines`` when it exists (an installed,
-    non-editable package, as in tox, lives in site-packages, far from the checkout); else the
-    repository's ``baselines/`` beside the source tree (may not exist).
+    ``$LEARNBENCH_BASELINES`` if set; else ``./baselines`` when it exists (a checkout's, which
+    may hold newer tables than the installed package); else the tables shipped in the package
+    (``importlib.resources``).
     """
     env = os.environ.get(BASELINES_ENV)
     if env:
@@ -89,7 +90,7 @@ def baselines_dir() -> Path:
     cwd = Path.cwd() / "baselines"
     if (cwd / "published").is_dir():
         return cwd
-    return Path(__file__).resolve().parents[3] / "baselines"
+    return config.packaged("baselines")
 
 
 def published_files(path: str | os.PathLike[str] | None = None) -> list[Path]:

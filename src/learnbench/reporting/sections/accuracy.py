@@ -1,5 +1,6 @@
-"""Test accuracy (%): the main table, marked † (under-trained) and ‡ (pipeline check) with
-their notes under it, the accuracy-vs-throughput plot, and ``accuracy.tex``."""
+"""Test accuracy (%): the main table, marked † (under-trained), ‡ (pipeline check) and §
+(deterministic, 1 run) with their notes under it, the accuracy-vs-throughput plot, and
+``accuracy.tex``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import html
 
 import pandas as pd
 
-from learnbench.reporting import roles, training
+from learnbench.reporting import execution, roles, training
 from learnbench.reporting.sections.base import ReportContext, Section
 from learnbench.reporting.tables import (
     METRIC_NOTE,
@@ -24,9 +25,10 @@ TEX_NOTE = (r"(n=$k$/$m$): only $k$ of the $m$ seeds finished; timeout/error: no
 
 
 def marked_accuracy(df: pd.DataFrame, fmt: Fmt) -> Display:
-    """The accuracy cells with † after under-trained and ‡ after pipeline-check means."""
+    """The accuracy cells with † after under-trained, ‡ after pipeline-check and § after
+    one-run deterministic means."""
     display = training.mark_undertrained(display_metric(df, "accuracy", fmt), df, fmt)
-    return roles.mark_checks(display, df, fmt)
+    return execution.mark_invariant(roles.mark_checks(display, df, fmt), df, fmt)
 
 
 def accuracy_latex(df: pd.DataFrame) -> str:
@@ -36,6 +38,8 @@ def accuracy_latex(df: pd.DataFrame) -> str:
         note += " " + dagger
     if ddagger := roles.checks_note(df, "tex"):
         note += " " + ddagger
+    if section_mark := execution.invariant_note(df, "tex"):
+        note += " " + section_mark
     return to_latex(
         marked_accuracy(df, "tex"),
         caption=r"Test accuracy (\%), mean $\pm$ std over seeds; best per dataset in bold.",
@@ -49,7 +53,8 @@ def section(ctx: ReportContext) -> Section:
     df = ctx.df
     md = to_markdown(marked_accuracy(df, "md"))
     html_table = to_html(marked_accuracy(df, "html"), "accuracy")
-    for note in (training.undertrained_note(df), roles.checks_note(df)):  # under the table
+    for note in (training.undertrained_note(df), roles.checks_note(df),
+                 execution.invariant_note(df)):  # under the table
         if note:
             md += f"\n\n{note}"
             html_table = html_table.rstrip("\n") + f"\n<p>{html.escape(note)}</p>\n"
