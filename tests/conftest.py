@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -96,6 +98,30 @@ def real_data(monkeypatch: pytest.MonkeyPatch, mirror_dir: Path, session_cache: 
     monkeypatch.setenv("LEARNBENCH_CACHE", str(session_cache))
     monkeypatch.setenv("LEARNBENCH_OFFLINE", "1")
     return mirror_dir
+
+
+@dataclass
+class SmokeRun:
+    run_dir: Path
+    report_dir: Path
+    process: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="session")
+def smoke_run(mirror_dir: Path, session_cache: Path,
+              tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
+    """``learnbench run smoke --report`` once per session (serial, the real mirror, offline):
+    the CLI test checks it end to end, the executor test compares a Dask run with it."""
+    import os
+
+    root = tmp_path_factory.mktemp("smoke")
+    run_dir, report_dir = root / "results" / "smoke", root / "reports"
+    env = {**os.environ, "LEARNBENCH_MIRROR": str(mirror_dir),
+           "LEARNBENCH_CACHE": str(session_cache), "LEARNBENCH_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-m", "learnbench", "run", "smoke", "--out",
+                          str(run_dir), "--report", str(report_dir)], capture_output=True,
+                         text=True, timeout=1800, env=env)
+    return SmokeRun(run_dir, report_dir, out)
 
 
 @pytest.fixture

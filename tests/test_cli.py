@@ -67,9 +67,8 @@ def test_datasets_verify_without_mirror_fails(empty_env: Path,
 
 
 @pytest.mark.slow
-def test_smoke_suite_end_to_end(real_data: Path, tmp_path: Path) -> None:
-    run_dir, report_dir = tmp_path / "results" / "smoke", tmp_path / "reports"
-    out = learnbench("run", "smoke", "--out", str(run_dir), "--report", str(report_dir))
+def test_smoke_suite_end_to_end(real_data: Path, smoke_run) -> None:
+    run_dir, report_dir, out = smoke_run.run_dir, smoke_run.report_dir, smoke_run.process
     assert out.returncode == 0, out.stdout + out.stderr
     frame = records.load_runs(run_dir)
     assert len(frame) == 41 and set(frame["status"]) == {"ok"}

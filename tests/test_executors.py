@@ -111,18 +111,21 @@ def quiet(_: str) -> None:
 # -- the smoke tier's classical cells: LocalCluster == serial -------------------------------------
 
 
-def test_local_cluster_records_match_the_serial_runner(tmp_path: Path) -> None:
+def test_local_cluster_records_match_the_serial_runner(real_data: Path, smoke_run,
+                                                       tmp_path: Path) -> None:
+    """The smoke tier's classical cells on 2 Dask workers: the serial smoke run's cells and
+    accuracies (the session's serial run, see conftest), then resume across executors."""
     from learnbench.cli import select_cells
     from learnbench.learners import learner_family
 
+    assert smoke_run.process.returncode == 0, smoke_run.process.stderr
     smoke = load_suite("smoke")
     classical = sorted({c.learner for c in smoke.cells if learner_family(c.learner) == "classical"})
     suite = select_cells(smoke, classical, None, None)
-    serial = run_suite(suite, tmp_path / "serial", progress=quiet)
     local = run_suite(suite, tmp_path / "local", progress=quiet,
                       executor=DaskExecutor(ExecutorSettings(executor="local", workers=2)))
-    assert serial.ok and local.ok and len(serial.ran) == len(local.ran) == len(suite.cells) == 25
-    a = {r["cell_id"]: r for r in recorded(tmp_path / "serial")}
+    assert local.ok and len(local.ran) == len(suite.cells) == 25
+    a = {r["cell_id"]: r for r in recorded(smoke_run.run_dir) if r["cell_id"] in set(local.ran)}
     b = {r["cell_id"]: r for r in recorded(tmp_path / "local")}
     assert set(a) == set(b)
     for cell_id in a:
@@ -145,7 +148,7 @@ def test_a_killed_dask_worker_loses_nothing_and_leaves_nothing(isolated: Path,
         [[learners]]
         name = "sleepy"
         label = "slow"
-        params = { seconds = 20 }
+        params = { seconds = 8 }
 
         [[learners]]
         name = "sleepy"
@@ -196,7 +199,7 @@ def test_a_killed_driver_resumes_and_its_cell_process_dies(isolated: Path, tmp_p
         [[learners]]
         name = "sleepy"
         label = "slow"
-        params = { seconds = 60 }
+        params = { seconds = 8 }
         """)
     run_dir = tmp_path / "run"
     cmd = [sys.executable, "-m", "learnbench", "run", str(path), "--out", str(run_dir)]
@@ -356,7 +359,7 @@ def test_the_slurm_job_script_without_slurm(tmp_path: Path) -> None:
                           "--out", str(tmp_path / "run")], capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "#SBATCH -p gpu" in out.stdout and recorded(tmp_path / "run") == []
+    assert "#SBATCH -p gpu" in out.stdout and not (tmp_path / "run").exists()
 
 
 def test_executor_settings_from_a_file_and_bad_settings(tmp_path: Path) -> None:
@@ -379,3 +382,29 @@ def test_host_slots_count_other_running_cells(tmp_path: Path) -> None:
         assert a.others() == 1 and not (tmp_path / "999999999.dead").exists()
     with HostSlots(tmp_path) as c:
         assert c.others() == 0
+
+
+def test_gcforest_spreads_its_trees_over_dask_with_the_same_model() -> None:
+    """``n_jobs`` with ``backend="dask"``: the same forests (same seed), built on the cluster."""
+    import dask
+    from distributed import Client, LocalCluster, get_task_stream
+
+    from learnbench.datasets import load_dataset
+    from learnbench.errors import LearnbenchError
+    from learnbench.learners import make_learner
+
+    data = load_dataset("digits")
+    X, y = data.X_train[:300], data.y_train[:300]
+    params = {"n_forests": 2, "n_estimators": 8, "max_levels": 2, "n_jobs": 2, "random_state": 0}
+    plain = make_learner("gcforest_cascade", **params).fit(X, y).predict_proba(data.X_test)
+    with dask.config.set({"scheduler-address": None}), pytest.raises(
+            LearnbenchError, match="backend='dask' needs a Dask scheduler"):
+        make_learner("gcforest_cascade", backend="dask", **params).fit(X, y)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=":0") as cluster, Client(cluster) as client, \
+            dask.config.set({"scheduler-address": cluster.scheduler_address}), \
+            get_task_stream(client) as tasks:
+        est = make_learner("gcforest_cascade", backend="dask", **params).fit(X, y)
+        on_dask = est.predict_proba(data.X_test)
+    assert len(tasks.data) > 0  # the forests' joblib batches ran as Dask tasks
+    assert (on_dask == plain).all()

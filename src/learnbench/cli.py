@@ -27,7 +27,7 @@ def _default_run_dir(suite_name: str) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from learnbench.harness import load_suite, run_suite
-    from learnbench.harness.executors import make_executor
+    from learnbench.harness.executors import dry_run_text, make_executor
 
     settings = executor_settings(args)
     suite = select_cells(load_suite(args.suite, all_seeds=args.all_seeds), args.learner,
@@ -35,10 +35,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = Path(args.out) if args.out else _default_run_dir(suite.name)
     print(f"suite {suite.name} ({suite.path}): {len(suite.cells)} cells -> {run_dir}"
           + (f" (executor {settings.executor})" if settings.executor != "serial" else ""))
+    if settings.dry_run:  # nothing runs and nothing is written
+        print(dry_run_text(settings, list(suite.cells)))
+        return 0
     summary = run_suite(suite, run_dir, retry_failed=args.retry_failed,
                         executor=make_executor(settings))
-    if settings.dry_run:
-        return 0
     print(f"done: {len(summary.ran)} ran, {len(summary.skipped)} already recorded, "
           f"{len(summary.failed)} failed ({run_dir})")
     if args.report:

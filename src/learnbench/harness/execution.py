@@ -59,16 +59,17 @@ def host_environment() -> dict[str, Any]:
 
 
 def run_cell_process(cell: Cell, log_path: Path, trace_dir: Path | None = None,
-                     threads: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+                     threads: int | None = None,
+                     env: dict[str, str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run ``cell`` in a fresh worker process: ``(result, contention)``.
 
     ``result`` is the worker's status/error/metrics/details; ``contention`` says how many other
     cells ran on this host meanwhile (sampled every second). ``threads`` overrides the cell's
     thread count for the process (executors that share a host pin every cell); it is recorded
-    under ``execution``, never in the cell's config.
+    under ``execution``, never in the cell's config. ``env``: extra environment entries.
     """
     threads = cell.threads if threads is None else threads
-    env = {**os.environ, **parent_env()}
+    env = {**os.environ, **(env or {}), **parent_env()}
     if threads > 0:
         env.update({var: str(threads) for var in _THREAD_VARS})
     worker_config = {**cell.config, "threads": threads}
@@ -144,22 +145,24 @@ def make_record(cell: Cell, suite: str, run_id: str, result: dict[str, Any], sta
 
 
 def execute_cell(cell: Cell, suite: str, run_id: str, log_path: Path, trace_dir: Path | None,
-                 execution: dict[str, Any], threads: int | None = None) -> CellOutcome:
+                 execution: dict[str, Any], threads: int | None = None,
+                 env: dict[str, str] | None = None) -> CellOutcome:
     """Run ``cell`` here with its log and traces written in place (the serial runner)."""
     started, t0 = now(), time.perf_counter()
-    result, contention = run_cell_process(cell, log_path, trace_dir, threads)
+    result, contention = run_cell_process(cell, log_path, trace_dir, threads, env)
     execution = {**execution, "host": socket.gethostname(), **contention}
     return CellOutcome(make_record(cell, suite, run_id, result, started,
                                    time.perf_counter() - t0, execution))
 
 
 def execute_cell_remote(cell: Cell, suite: str, run_id: str, execution: dict[str, Any],
-                        threads: int | None = None) -> CellOutcome:
+                        threads: int | None = None,
+                        env: dict[str, str] | None = None) -> CellOutcome:
     """Run ``cell`` on this (worker) host in a temporary directory; return the record, the
     log text and the trace files as data, for a driver that shares no filesystem."""
     with cell_tempdir() as tmp:
         log_path, trace_dir = tmp / "cell.log", tmp / "traces"
-        outcome = execute_cell(cell, suite, run_id, log_path, trace_dir, execution, threads)
+        outcome = execute_cell(cell, suite, run_id, log_path, trace_dir, execution, threads, env)
         outcome.log = log_path.read_text(errors="replace") if log_path.is_file() else ""
         if trace_dir.is_dir():
             outcome.traces = {p.name: p.read_bytes() for p in sorted(trace_dir.iterdir())}

@@ -29,6 +29,7 @@ import math
 import os
 import socket
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -217,7 +218,9 @@ def run_on_worker(cell: Cell, suite: str, run_id: str, kind: str, driver: dict[s
     execution = {"executor": kind, "worker": worker.address, "worker_name": str(worker.name)}
     if mismatch:
         execution["mixed_versions"] = mismatch
-    return execute_cell_remote(cell, suite, run_id, execution, threads=threads)
+    # a learner with backend="dask" (gcForest) spreads its trees over this same cluster
+    env = {"DASK_SCHEDULER_ADDRESS": worker.scheduler.address}
+    return execute_cell_remote(cell, suite, run_id, execution, threads=threads, env=env)
 
 
 class DaskExecutor:
@@ -290,12 +293,6 @@ class DaskExecutor:
         from distributed.client import FutureCancelledError
         from distributed.scheduler import KilledWorker
 
-        if self.settings.dry_run:
-            if self.settings.executor in ("slurm", "pbs"):
-                ctx.progress(self.job_cluster(cells).job_script())
-            else:
-                ctx.progress(f"dry run: {len(cells)} cell(s) would run on {self.name}")
-            return
         cluster, client, capacities = self._cluster_and_client(cells)
         try:
             if client.dashboard_link:
@@ -306,7 +303,9 @@ class DaskExecutor:
                 raise ExecutorError(f"{len(bad)} cell(s) fit no worker ({'; '.join(bad[:3])}"
                                     f"{'; ...' if len(bad) > 3 else ''}); workers offer "
                                     + (" | ".join(_resources_text(c) for c in capacities)
-                                       or "nothing (no workers)"))
+                                       or "nothing (no workers)")
+                                    + "; start workers with --resources \"CPU=N\" (and GPU=1 "
+                                    "on a GPU)")
             driver = fingerprint()
             futures = {
                 client.submit(run_on_worker, cell, ctx.suite, ctx.run_id, self.name, driver,
@@ -382,6 +381,7 @@ class ProgressBar:
         from tqdm import tqdm
 
         self.total, self.count, self.failed, self.say = total, 0, 0, say
+        self.started = time.monotonic()
         self.bar = tqdm(total=total, unit="cell", disable=not sys.stderr.isatty(), leave=False)
 
     def done(self, outcome: CellOutcome, running: int) -> None:
@@ -389,13 +389,22 @@ class ProgressBar:
         self.failed += outcome.status != "ok"
         self.bar.set_postfix(running=running, failed=self.failed, refresh=False)
         self.bar.update(1)
+        left = (time.monotonic() - self.started) / self.count * (self.total - self.count)
         self.say(f"[{self.count}/{self.total}] {outcome.cell_id} on "
                  f"{outcome.record['execution'].get('worker')} ({running} running, "
-                 f"{self.failed} failed)")
+                 f"{self.failed} failed, ETA {left / 60:.1f} min)")
         self.say(outcome_line(outcome))
 
     def close(self) -> None:
         self.bar.close()
+
+
+def dry_run_text(settings: ExecutorSettings, cells: list[Cell]) -> str:
+    """What ``--dry-run`` prints: the batch job script, or the cells and where they would go."""
+    if settings.executor in ("slurm", "pbs"):
+        return DaskExecutor(settings).job_cluster(cells).job_script()
+    lines = [f"{c.cell_id} needs {_resources_text(cell_resources(c))}" for c in cells]
+    return "\n".join([f"dry run: {len(cells)} cell(s) on executor {settings.executor}", *lines])
 
 
 def make_executor(settings: ExecutorSettings) -> Executor:

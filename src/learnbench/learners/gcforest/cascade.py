@@ -36,6 +36,7 @@ from learnbench.learners.gcforest.forests import (
     check_input,
     fold_splitter,
     forest_kinds,
+    joblib_backend,
     make_forest,
     proba_in_columns,
 )
@@ -202,6 +203,10 @@ class CascadeForestClassifier(DeclaredParams, ClassifierMixin, BaseEstimator):
         mode, ``XGBRFClassifier``); CUDA that XGBoost cannot use is an error at ``fit``.
     n_jobs : int, default=None
         Parallel jobs of the scikit-learn forests (None: 1, -1: all cores).
+    backend : {"loky", "threading", "dask"}, default=None
+        joblib's backend for ``n_jobs`` (None: joblib's default). ``"dask"`` spreads the
+        trees over the Dask cluster at ``$DASK_SCHEDULER_ADDRESS`` (set for cells run by a
+        Dask executor), e.g. ``n_jobs=-1, backend="dask"`` for one paper-size cell.
     random_state : int, RandomState instance or None, default=None
         Seeds every forest, the fold splits and the growing/estimating split.
     verbose : int or bool, default=0
@@ -265,6 +270,7 @@ class CascadeForestClassifier(DeclaredParams, ClassifierMixin, BaseEstimator):
         tolerance: float = 0.0,
         device: str = "cpu",
         n_jobs: int | None = None,
+        backend: str | None = None,
         random_state: Any = None,
         verbose: int = 0,
     ) -> None:
@@ -278,11 +284,17 @@ class CascadeForestClassifier(DeclaredParams, ClassifierMixin, BaseEstimator):
         self.tolerance = tolerance
         self.device = device
         self.n_jobs = n_jobs
+        self.backend = backend
         self.random_state = random_state
         self.verbose = verbose
 
     def fit(self, X: Any, y: Any) -> CascadeForestClassifier:
+        """Fit on ``X, y`` (the forests' jobs on ``backend``, see the class docstring)."""
         self._check_params()
+        with joblib_backend(self.backend):
+            return self._fit(X, y)
+
+    def _fit(self, X: Any, y: Any) -> CascadeForestClassifier:
         X, y = check_input(self, X, y, reset=True, sparse=True)
         check_classification_targets(y)
         check_device(self.device)

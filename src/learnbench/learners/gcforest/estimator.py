@@ -21,6 +21,7 @@ from learnbench.learners.gcforest.forests import (
     StagePeak,
     check_device,
     check_input,
+    joblib_backend,
 )
 from learnbench.learners.gcforest.scanning import MultiGrainedScanner
 
@@ -85,6 +86,10 @@ class GCForestClassifier(DeclaredParams, ClassifierMixin, BaseEstimator):
         mode, ``XGBRFClassifier``); CUDA that XGBoost cannot use is an error at ``fit``.
     n_jobs : int, default=None
         Parallel jobs of the scikit-learn forests (None: 1, -1: all cores).
+    backend : {"loky", "threading", "dask"}, default=None
+        joblib's backend for ``n_jobs`` (None: joblib's default). ``"dask"`` spreads the
+        trees over the Dask cluster at ``$DASK_SCHEDULER_ADDRESS`` (set for cells run by a
+        Dask executor), e.g. ``n_jobs=-1, backend="dask"`` for one paper-size cell.
     random_state : int, RandomState instance or None, default=None
         Seeds every forest, the fold splits and the growing/estimating split.
     verbose : int or bool, default=0
@@ -153,6 +158,7 @@ class GCForestClassifier(DeclaredParams, ClassifierMixin, BaseEstimator):
         tolerance: float = 0.0,
         device: str = "cpu",
         n_jobs: int | None = None,
+        backend: str | None = None,
         random_state: Any = None,
         verbose: int = 0,
     ) -> None:
@@ -172,12 +178,18 @@ class GCForestClassifier(DeclaredParams, ClassifierMixin, BaseEstimator):
         self.tolerance = tolerance
         self.device = device
         self.n_jobs = n_jobs
+        self.backend = backend
         self.random_state = random_state
         self.verbose = verbose
 
     def fit(self, X: Any, y: Any) -> GCForestClassifier:
-        t0 = time.perf_counter()
+        """Fit on ``X, y`` (the forests' jobs on ``backend``, see the class docstring)."""
         self._check_params()
+        with joblib_backend(self.backend):
+            return self._fit(X, y)
+
+    def _fit(self, X: Any, y: Any) -> GCForestClassifier:
+        t0 = time.perf_counter()
         X, y = check_input(self, X, y, reset=True, sparse=self.input_shape is None)
         check_classification_targets(y)
         check_device(self.device)

@@ -11,10 +11,12 @@ random-forest mode (``XGBRFClassifier``), see :class:`XGBoostForest`.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import resource
 import threading
 import warnings
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -24,7 +26,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from learnbench.errors import LearnbenchError
 from learnbench.learners.constraints import NON_NEGATIVE_INT, POSITIVE_INT, SHAPE
-from learnbench.validation import Integral, Interval, Real, Satisfies
+from learnbench.validation import Integral, Interval, Real, Satisfies, StrOptions
 
 ForestKind = Literal["completely_random", "random"]
 FOREST_KINDS: tuple[ForestKind, ...] = ("completely_random", "random")
@@ -50,7 +52,38 @@ FOREST_CONSTRAINTS: dict[str, list[Any]] = {
     "device": [Satisfies(lambda v: isinstance(v, str) and re.fullmatch(r"cpu|cuda(:\d+)?", v),
                          "a str among 'cpu', 'cuda' or 'cuda:N'", invalid="gpu")],
     "verbose": [NON_NEGATIVE_INT, "boolean"],
+    "backend": [None, StrOptions({"loky", "threading", "dask"})],
 }
+
+
+@contextlib.contextmanager
+def joblib_backend(backend: str | None) -> Iterator[None]:
+    """joblib's backend for the forests' ``n_jobs`` during a fit.
+
+    None: joblib's default (processes on this machine). ``"dask"``: the trees of each forest
+    spread over the Dask cluster at ``$DASK_SCHEDULER_ADDRESS`` (a cell run by a Dask executor
+    gets its scheduler's address), so one paper-size cell can use many machines.
+    """
+    if backend is None:
+        yield
+        return
+    import joblib
+
+    if backend != "dask":
+        with joblib.parallel_config(backend=backend):
+            yield
+        return
+    import dask
+    from distributed import Client
+
+    address = dask.config.get("scheduler-address", None)
+    if not address:
+        raise LearnbenchError("backend='dask' needs a Dask scheduler: set "
+                              "DASK_SCHEDULER_ADDRESS (cells run with --executor local, dask, "
+                              "slurm or pbs get their scheduler's)")
+    with Client(address) as client, joblib.parallel_config(backend="dask"):
+        del client  # the backend finds it as the default client
+        yield
 
 
 def check_device(device: str) -> str:
