@@ -118,3 +118,19 @@ def test_run_with_unknown_learner_filter_is_one_line_error(capsys: pytest.Captur
     assert main(["run", "smoke", "--learner", "nope"]) != 0
     err = capsys.readouterr().err.strip()
     assert "--learner nope not in suite" in err and "\n" not in err
+
+
+def test_tiers_ship_with_the_package_and_run_from_any_directory(real_data: Path,
+                                                                tmp_path: Path) -> None:
+    """Outside a checkout (cwd without benchmarks/ or baselines/) the packaged tiers are found."""
+    from learnbench.config import packaged
+
+    assert {p.stem for p in packaged("suites").glob("*.toml")} >= {"smoke", "ci", "paper"}
+    assert (packaged("baselines") / "published" / "sources.toml").is_file()
+    run = lambda *a: subprocess.run([sys.executable, "-m", "learnbench", *a],  # noqa: E731
+                                    capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    listed = run("list", "suites")
+    assert listed.returncode == 0 and "  smoke" in listed.stdout and "  paper" in listed.stdout
+    out = run("run", "smoke", "--learner", "knn", "--dataset", "digits", "--out", "run")
+    assert out.returncode == 0, out.stderr
+    assert "1 ran" in out.stdout and len(list((tmp_path / "run").glob("*.json"))) == 1

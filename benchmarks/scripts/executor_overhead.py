@@ -7,9 +7,11 @@
 2. The ci tier's classical cells, serially (each cell unpinned: all cores) and on
    ``--executor local`` with one single-threaded worker per core.
 
-    python benchmarks/executor_overhead.py [--skip-ci] [--out FILE.json]
+    python benchmarks/scripts/executor_overhead.py [--skip-ci] [--out FILE.json]
 
 Runs write into a temporary directory (the figures are about the harness, not results).
+A script, not an asv benchmark (it takes about 25 minutes); asv reads only the modules
+directly in ``benchmarks/``.
 """
 
 from __future__ import annotations
