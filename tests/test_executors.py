@@ -12,6 +12,7 @@ import tempfile
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -74,7 +75,7 @@ def suite_file(path: Path, learners: str, seeds: str = "[0]") -> Path:
 
 
 @pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> Path:
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> Iterator[Path]:
     """A private temp dir for cell dirs and host markers, and the sleepy plug-in on the path
     of this process, the Dask workers and the cell processes."""
     tmp = tmp_path / "tmp"
@@ -88,7 +89,12 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory) 
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(plugins), str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("LEARNBENCH_PLUGINS", "sleepy_plugin")
-    return tmp
+    yield tmp
+    from learnbench import plugins
+    from learnbench.learners.registry import unregister_learner
+
+    unregister_learner("sleepy")  # the plug-in registered it in this process too
+    plugins.unload_plugin("sleepy_plugin")
 
 
 def cell_processes() -> list[psutil.Process]:

@@ -232,9 +232,13 @@ def test_options_off_give_the_same_model_as_before(digits_lenet) -> None:
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        ({"amp": "fp16"}, "amp must be None or one of bf16; got 'fp16'"),
-        ({"compile": "yes"}, "compile must be true or false; got 'yes'"),
-        ({"cudnn_benchmark": 1}, "cudnn_benchmark must be true or false; got 1"),
+        ({"amp": "fp16"}, "The 'amp' parameter of LeNet5Classifier must be None or a str among "
+                          "{'bf16'}. Got 'fp16' instead."),
+        ({"compile": "yes"}, "The 'compile' parameter of LeNet5Classifier must be an instance "
+                             "of 'bool' or an instance of 'numpy.bool'. Got 'yes' instead."),
+        ({"cudnn_benchmark": 1}, "The 'cudnn_benchmark' parameter of LeNet5Classifier must be "
+                                 "an instance of 'bool' or an instance of 'numpy.bool'. Got 1 "
+                                 "instead."),
     ],
 )
 def test_invalid_options_are_one_line_errors(digits_lenet, params: dict, expected: str) -> None:

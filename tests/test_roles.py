@@ -187,7 +187,9 @@ TRAINER_LEARNERS = {"lenet5", "cnn", "mobilenet", "mobilenet_standard", "siamese
 
 def test_nightly_tier() -> None:
     suite = load_suite("nightly")
-    assert suite.name == "nightly" and len(suite.cells) == 254
+    # 254 cells; k-NN, logistic regression and the SVM on LETTER's fixed split run one seed
+    assert suite.name == "nightly" and len(suite.cells) == 248
+    assert len(load_suite("nightly", all_seeds=True).cells) == 254
     checks = [c for c in suite.cells if c.role == "check"]
     assert {c.learner for c in checks} == {"bert_mlm"}
     assert all("20 MLM steps" in c.role_reason for c in checks)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from importlib.metadata import entry_points
 
 from learnbench.errors import LearnbenchError
@@ -51,3 +52,10 @@ def load_plugins() -> list[str]:
                                   f"{type(exc).__name__}: {exc}") from exc
         new.append(module)
     return new
+
+
+def unload_plugin(module: str) -> None:
+    """Forget a plug-in module (tests): the next :func:`load_plugins` imports it afresh, so
+    it registers again. What it registered is the caller's to unregister."""
+    _loaded.discard(module)
+    sys.modules.pop(module, None)
