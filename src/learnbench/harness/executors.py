@@ -328,6 +328,11 @@ class DaskExecutor:
                                         f"time(s): {' '.join(str(exc).split())[:300]}")
                 except FutureCancelledError:
                     continue
+                except Exception as exc:  # noqa: BLE001 - the task itself failed: record, go on
+                    from learnbench.harness.worker import error_line
+
+                    outcome = lost_cell(cell, ctx, self.name,
+                                        f"the Dask task failed: {error_line(exc)}")
                 ctx.store(outcome)
                 progress.done(outcome, running=min(_running(client), slots))
             progress.close()
