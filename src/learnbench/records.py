@@ -84,7 +84,11 @@ DETAIL_DICT_COLUMNS = ["profile", "fit_report", "training"]
 
 
 class RecordError(LearnbenchError):
-    """A record file that is not valid JSON or not of a known schema version."""
+    """A record file that is not valid JSON or not of a known schema version (``path``)."""
+
+    def __init__(self, message: str, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 def is_missing(value: object) -> bool:
@@ -127,12 +131,12 @@ def read_record(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise RecordError(f"unreadable result record {path}: {exc}") from None
+        raise RecordError(f"unreadable result record {path}: {exc}", path) from None
     version = record.get("schema_version") if isinstance(record, dict) else None
     if version != SCHEMA_VERSION:
         raise RecordError(
             f"result record {path} has schema_version {version!r}; this learnbench reads "
-            f"{SCHEMA_VERSION}"
+            f"{SCHEMA_VERSION}", path
         )
     return record
 
@@ -158,11 +162,13 @@ def warn_and_skip(exc: RecordError) -> None:
     print(f"learnbench: warning: {exc}; skipped", file=sys.stderr, flush=True)
 
 
-def recorded_cells(run_dir: str | os.PathLike[str]) -> dict[str, str]:
-    """Map ``cell_id`` -> status of the records already in ``run_dir`` (empty if none)."""
+def recorded_cells(run_dir: str | os.PathLike[str],
+                   on_error: Callable[[RecordError], None] | None = None) -> dict[str, str]:
+    """Map ``cell_id`` -> status of the records already in ``run_dir`` (empty if none);
+    ``on_error`` as in :func:`iter_records`."""
     if not Path(run_dir).is_dir():
         return {}
-    return {r["cell_id"]: r["status"] for r in iter_records(run_dir)}
+    return {r["cell_id"]: r["status"] for r in iter_records(run_dir, on_error)}
 
 
 def flatten_record(record: dict[str, Any]) -> dict[str, Any]:

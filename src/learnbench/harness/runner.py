@@ -56,19 +56,14 @@ def _warn(message: str) -> None:
     print(f"learnbench: warning: {message}", file=sys.stderr, flush=True)
 
 
-def quarantine_corrupt(run_dir: Path, warn: Callable[[str], None] = _warn) -> list[Path]:
-    """Move unreadable records of ``run_dir`` to ``<run_dir>/corrupt/``; their cells re-run."""
-    moved = []
-    for path in sorted(run_dir.glob("*.json")):
-        try:
-            records.read_record(path)
-        except records.RecordError as exc:
-            target = run_dir / CORRUPT_DIR / path.name
-            target.parent.mkdir(exist_ok=True)
-            os.replace(path, target)
-            warn(f"{exc}; moved to {target}, its cell will run again")
-            moved.append(target)
-    return moved
+def quarantine(run_dir: Path, exc: records.RecordError,
+               warn: Callable[[str], None] = _warn) -> Path:
+    """Move an unreadable record to ``<run_dir>/corrupt/`` (its cell will run again)."""
+    target = run_dir / CORRUPT_DIR / exc.path.name
+    target.parent.mkdir(exist_ok=True)
+    os.replace(exc.path, target)
+    warn(f"{exc}; moved to {target}, its cell will run again")
+    return target
 
 
 def run_suite(suite: Suite, run_dir: str | os.PathLike[str], retry_failed: bool = False,
@@ -84,8 +79,9 @@ def run_suite(suite: Suite, run_dir: str | os.PathLike[str], retry_failed: bool 
     with run_lock(run_dir):
         sweep_stale_tempdirs()  # left by cells of a killed run
         shutil.copyfile(suite.path, run_dir / f"suite-{suite.name}.toml")
-        summary = RunSummary(run_dir=run_dir, corrupt=quarantine_corrupt(run_dir))
-        done = records.recorded_cells(run_dir)
+        summary = RunSummary(run_dir=run_dir)
+        done = records.recorded_cells(
+            run_dir, on_error=lambda exc: summary.corrupt.append(quarantine(run_dir, exc)))
         pending = []
         for cell in suite.cells:
             status = done.get(cell.cell_id)
