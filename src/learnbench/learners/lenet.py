@@ -82,50 +82,7 @@ class LeNet5Classifier(ImageTorchClassifier):
 
     Parameters
     ----------
-    max_epochs : int, default=3
-        Epoch budget: at most this many passes over the training rows (>= 1).
-    batch_size : int, default=128
-        Training mini-batch size (>= 1).
-    lr : float, default=1e-3
-        Learning rate (> 0); the peak rate under a schedule.
-    optimizer : {"adam", "adamw", "sgd"}, default="adam"
-        The optimizer; SGD uses ``momentum``.
-    weight_decay : float, default=0.0
-        L2 penalty passed to the optimizer (>= 0).
-    momentum : float, default=0.9
-        SGD momentum, in [0, 1]; ignored by Adam and AdamW.
-    device : {"cpu", "cuda", "auto"} or str, default="auto"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (cuda when available).
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, the validation split and shuffling.
-    input_shape : tuple of int, default=None
-        ``(C, H, W)`` (pass ``Dataset.image_shape``) or ``(H, W)`` (one channel) of one image.
-        None: the features must form a square single-channel image (784 -> 1x28x28); otherwise
-        ``fit`` raises a ``LearnbenchError`` rather than guess a layout.
-    predict_batch_size : int, default=1024
-        Inference (and validation) batch size (>= 1).
-    verbose : bool or int, default=False
-        Print the losses after each epoch.
-    cudnn_benchmark : bool, default=False
-        Let cuDNN autotune convolution algorithms (CUDA only).
-    amp : {"bf16"} or None, default=None
-        ``"bf16"``: bfloat16 autocast in training and inference; None: float32.
-    compile : bool, default=False
-        Run the modules through ``torch.compile`` for training and inference (the fitted modules
-        stay uncompiled).
-    max_seconds : float, default=None
-        Time budget of the fit in seconds (> 0), checked after each epoch; None: none.
-    patience : int, default=None
-        Early stopping after this many epochs (>= 1) without a lower validation loss, restoring
-        the best epoch's weights; None: off.
-    lr_schedule : {"cosine", "onecycle", "linear"} or None, default=None
-        Learning-rate schedule, stepped per batch; None: a constant rate.
-    validation_fraction : float, default=0.1
-        Share of the training rows, in [0, 1), held out (seeded, stratified) for the validation
-        curve and early stopping; 0: none. The test rows are never used.
-    augment : {"flip", "shift", "flip+shift"} or None, default=None
-        Random horizontal flips and/or shifts (up to 10 % of the size) of each training batch;
-        None: none.
+    {image_classifier_parameters}
 
     Attributes
     ----------
