@@ -40,7 +40,7 @@ from learnbench.learners.cnn import PlainCNN
 from learnbench.learners.constraints import POSITIVE_INT, POSITIVE_INTS, POSITIVE_REAL
 from learnbench.learners.losses import CONTRASTIVE_VARIANTS, contrastive_loss, triplet_loss
 from learnbench.learners.mining import batch_hard_triplets, random_triplets, semi_hard_negatives
-from learnbench.learners.torch_base import ProfileParts, TorchClassifier, torch_seed
+from learnbench.learners.torch_base import ProfileParts, TorchClassifier, fill_shared_doc, torch_seed
 from learnbench.validation import Integral, Interval, StrOptions
 
 MINING = ("batch_hard", "semi_hard", "random")
@@ -147,6 +147,43 @@ def _with_count(loss: Tensor | None, n: int) -> tuple[Tensor, int] | None:
     return None if loss is None else (loss, n)
 
 
+#: The Parameters entries both metric learners share (``lr`` to ``validation_fraction``),
+#: written once: the line ``{metric_learner_parameters}`` of a subclass docstring is
+#: replaced by them when the class is created.
+METRIC_LEARNER_PARAMETERS_DOC = """\
+    lr : float, default=1e-3
+        Learning rate (> 0); the peak rate under a schedule.
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        The optimizer; SGD uses ``momentum``.
+    weight_decay : float, default=0.0
+        L2 penalty passed to the optimizer (>= 0).
+    momentum : float, default=0.9
+        SGD momentum, in [0, 1]; ignored by Adam and AdamW.
+    device : {"cpu", "cuda", "auto"} or str, default="auto"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (cuda when available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, the validation split and shuffling.
+    input_shape : tuple of int, default=None
+        ``(C, H, W)`` or ``(H, W)``: an image (CNN embedding net); ``(n,)`` or None: a flat
+        vector (MLP embedding net).
+    predict_batch_size : int, default=1024
+        Inference (and validation) batch size (>= 1).
+    verbose : bool or int, default=False
+        Print the losses after each epoch.
+    max_seconds : float, default=None
+        Time budget of the fit in seconds (> 0), checked after each epoch; None: none.
+    patience : int, default=None
+        Early stopping after this many epochs (>= 1) without a higher validation k-NN accuracy,
+        restoring the best epoch's weights; None: off.
+    lr_schedule : {"cosine", "onecycle", "linear"} or None, default=None
+        Learning-rate schedule, stepped per batch; None: a constant rate.
+    validation_fraction : float, default=0.1
+        Share of the training rows, in [0, 1), held out (seeded, stratified); the validation
+        curve is the k-NN accuracy of their embeddings against the training rows' (a pair or
+        triplet loss on a few held-out rows per class is too noisy to stop on). 0: none.
+"""
+
+
 class MetricLearningClassifier(TorchClassifier):
     """Shared fit / predict / verification of the metric learners (not registered itself).
 
@@ -166,6 +203,10 @@ class MetricLearningClassifier(TorchClassifier):
     Fitted attributes: those of ``TorchClassifier`` (``module_`` is the embedding net) and
     ``knn_``, the k-NN classifier fitted on the training embeddings.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fill_shared_doc(cls, "    {metric_learner_parameters}\n", METRIC_LEARNER_PARAMETERS_DOC)
 
     _parameter_constraints = {
         "embedding_dim": [POSITIVE_INT],
@@ -428,36 +469,7 @@ class SiameseContrastiveClassifier(MetricLearningClassifier):
         Epoch budget (>= 1); an epoch has every training sample as an anchor once.
     batch_size : int, default=64
         Anchors per batch (>= 1); each brings one partner.
-    lr : float, default=1e-3
-        Learning rate (> 0); the peak rate under a schedule.
-    optimizer : {"adam", "adamw", "sgd"}, default="adam"
-        The optimizer; SGD uses ``momentum``.
-    weight_decay : float, default=0.0
-        L2 penalty passed to the optimizer (>= 0).
-    momentum : float, default=0.9
-        SGD momentum, in [0, 1]; ignored by Adam and AdamW.
-    device : {"cpu", "cuda", "auto"} or str, default="auto"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (cuda when available).
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, the validation split and shuffling.
-    input_shape : tuple of int, default=None
-        ``(C, H, W)`` or ``(H, W)``: an image (CNN embedding net); ``(n,)`` or None: a flat
-        vector (MLP embedding net).
-    predict_batch_size : int, default=1024
-        Inference (and validation) batch size (>= 1).
-    verbose : bool or int, default=False
-        Print the losses after each epoch.
-    max_seconds : float, default=None
-        Time budget of the fit in seconds (> 0), checked after each epoch; None: none.
-    patience : int, default=None
-        Early stopping after this many epochs (>= 1) without a higher validation k-NN accuracy,
-        restoring the best epoch's weights; None: off.
-    lr_schedule : {"cosine", "onecycle", "linear"} or None, default=None
-        Learning-rate schedule, stepped per batch; None: a constant rate.
-    validation_fraction : float, default=0.1
-        Share of the training rows, in [0, 1), held out (seeded, stratified); the validation
-        curve is the k-NN accuracy of their embeddings against the training rows' (a pair or
-        triplet loss on a few held-out rows per class is too noisy to stop on). 0: none.
+    {metric_learner_parameters}
 
     Attributes
     ----------
@@ -620,36 +632,7 @@ class TripletClassifier(MetricLearningClassifier):
         Epoch budget (>= 1); an epoch has every training sample as an anchor once.
     batch_size : int, default=64
         Largest batch (>= 1, at least ``samples_per_class``); whole groups are packed into it.
-    lr : float, default=1e-3
-        Learning rate (> 0); the peak rate under a schedule.
-    optimizer : {"adam", "adamw", "sgd"}, default="adam"
-        The optimizer; SGD uses ``momentum``.
-    weight_decay : float, default=0.0
-        L2 penalty passed to the optimizer (>= 0).
-    momentum : float, default=0.9
-        SGD momentum, in [0, 1]; ignored by Adam and AdamW.
-    device : {"cpu", "cuda", "auto"} or str, default="auto"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (cuda when available).
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, the validation split and shuffling.
-    input_shape : tuple of int, default=None
-        ``(C, H, W)`` or ``(H, W)``: an image (CNN embedding net); ``(n,)`` or None: a flat
-        vector (MLP embedding net).
-    predict_batch_size : int, default=1024
-        Inference (and validation) batch size (>= 1).
-    verbose : bool or int, default=False
-        Print the losses after each epoch.
-    max_seconds : float, default=None
-        Time budget of the fit in seconds (> 0), checked after each epoch; None: none.
-    patience : int, default=None
-        Early stopping after this many epochs (>= 1) without a higher validation k-NN accuracy,
-        restoring the best epoch's weights; None: off.
-    lr_schedule : {"cosine", "onecycle", "linear"} or None, default=None
-        Learning-rate schedule, stepped per batch; None: a constant rate.
-    validation_fraction : float, default=0.1
-        Share of the training rows, in [0, 1), held out (seeded, stratified); the validation
-        curve is the k-NN accuracy of their embeddings against the training rows' (a pair or
-        triplet loss on a few held-out rows per class is too noisy to stop on). 0: none.
+    {metric_learner_parameters}
 
     Attributes
     ----------

@@ -587,6 +587,12 @@ IMAGE_CLASSIFIER_PARAMETERS_DOC = """\
 _IMAGE_PARAMETERS_MARK = "    {image_classifier_parameters}\n"
 
 
+def fill_shared_doc(cls: type, mark: str, text: str) -> None:
+    """Replace the line ``mark`` of ``cls``'s docstring by ``text`` (docs written once)."""
+    if cls.__doc__ and mark in cls.__doc__:
+        cls.__doc__ = cls.__doc__.replace(mark, text)
+
+
 class ImageTorchClassifier(TorchClassifier):
     """A ``TorchClassifier`` whose samples are images ``(C, H, W)``.
 
@@ -597,9 +603,7 @@ class ImageTorchClassifier(TorchClassifier):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.__doc__ and _IMAGE_PARAMETERS_MARK in cls.__doc__:
-            cls.__doc__ = cls.__doc__.replace(_IMAGE_PARAMETERS_MARK,
-                                              IMAGE_CLASSIFIER_PARAMETERS_DOC)
+        fill_shared_doc(cls, _IMAGE_PARAMETERS_MARK, IMAGE_CLASSIFIER_PARAMETERS_DOC)
 
     def _default_input_shape(self, n_features: int) -> tuple[int, ...]:
         side = math.isqrt(n_features)
